@@ -68,8 +68,8 @@ TEST_CASE("batch_window dispatches a full batch without waiting") {
 }
 
 TEST_CASE("splits more keys than max_batch_size into concurrent calls") {
-  test::held_batches held;
   asio::io_context io;
+  test::held_batches held;
   loader_options opts;
   opts.max_batch_size = 3;
   loader<int, int> l(io.get_executor(), held.function(), opts);
@@ -124,8 +124,8 @@ TEST_CASE("load_many returns per-key results in key order, duplicates folded") {
 }
 
 TEST_CASE("joins a key already in flight") {
-  test::held_batches held;
   asio::io_context io;
+  test::held_batches held;
   loader<int, int> l(io.get_executor(), held.function());
   int first = 0, second = 0;
   l.async_load(5, [&](error_code ec, int v) { CHECK(!ec); first = v; });
@@ -142,8 +142,8 @@ TEST_CASE("joins a key already in flight") {
 }
 
 TEST_CASE("a load after clear does not join the batch in flight") {
-  test::held_batches held;
   asio::io_context io;
+  test::held_batches held;
   loader<int, int> l(io.get_executor(), held.function());
   int before = 0, after = 0;
   l.async_load(5, [&](error_code, int v) { before = v; });

@@ -4,11 +4,13 @@
 #include "dataloader/dataloader.hpp"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <exception>
+#include <thread>
 #include <span>
 #include <stdexcept>
 #include <vector>

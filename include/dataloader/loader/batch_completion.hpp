@@ -5,6 +5,7 @@
 //     the first answer) and counted as a contract violation;
 //   - destroyed without being invoked: every waiter gets errc::batch_abandoned.
 // It may be invoked from any thread; the results are handed to the loader's executor.
+// Like any Asio object it must not outlive the execution context of the loader's executor.
 #pragma once
 
 #include "dataloader/error.hpp"

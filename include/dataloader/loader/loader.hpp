@@ -138,9 +138,11 @@ class loader {
     template <class Handler>
     void operator()(Handler&& handler, K key, diagnostics* diag) const {
       using waiter_type = detail::handler_waiter<V, std::decay_t<Handler>, Style>;
-      auto* w = waiter_type::create(std::move(handler), diag, *core);
-      core->run([core = core, key = std::move(key), w]() mutable {
-        core->load(std::move(key), w);
+      auto* raw = waiter_type::create(std::move(handler), diag, *core);
+      if (core->running_here()) return core->load(std::move(key), raw);
+      detail::waiter_ptr<V> w(raw);
+      core->run([core = core, key = std::move(key), w = std::move(w)]() mutable {
+        core->load(std::move(key), w.release());
       });
     }
   };
@@ -150,11 +152,13 @@ class loader {
     template <class Handler>
     void operator()(Handler&& handler, std::vector<K> keys) const {
       using op_type = detail::many_op<V, std::decay_t<Handler>>;
-      auto* op = op_type::create(std::move(handler), keys.size(), *core);
-      core->run([core = core, keys = std::move(keys), op]() mutable {
-        if (keys.empty()) return op->complete_empty(core->executor());
+      std::unique_ptr<op_type, typename op_type::discard> op(
+          op_type::create(std::move(handler), keys.size(), *core));
+      core->run([core = core, keys = std::move(keys), op = std::move(op)]() mutable {
+        auto* registered = op.release();
+        if (keys.empty()) return registered->complete_empty(core->executor());
         for (std::size_t i = 0; i < keys.size(); ++i)
-          core->load(std::move(keys[i]), op->waiter_at(i));
+          core->load(std::move(keys[i]), registered->waiter_at(i));
       });
     }
   };

@@ -12,6 +12,7 @@
 #pragma once
 
 #include "dataloader/loader/batch_completion.hpp"
+#include "dataloader/loader/detail/executor_probe.hpp"
 #include "dataloader/loader/detail/flat_index.hpp"
 #include "dataloader/loader/detail/value_cache.hpp"
 #include "dataloader/loader/detail/waiter.hpp"
@@ -27,6 +28,7 @@
 #include <algorithm>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -45,8 +47,8 @@ class loader_core final : public cancel_target<V>,
       : ex_(std::move(ex)),
         fn_(std::move(fn)),
         opts_(std::move(opts)),
-        cache_(opts_.cache, opts_.cache_max_entries, opts_.cache_ttl),
-        window_timer_(ex_) {
+        cache_(opts_.cache, opts_.cache_max_entries, opts_.cache_ttl) {
+    if (opts_.batch_window.count() > 0) window_timer_.emplace(ex_);
     if (opts_.max_batch_size == 0) opts_.max_batch_size = 1;
     if (opts_.registry != nullptr) registration_ = opts_.registry->add(opts_.name, counters_);
   }
@@ -66,14 +68,23 @@ class loader_core final : public cancel_target<V>,
   const loader_options& options() const noexcept { return opts_; }
   const std::shared_ptr<loader_counters>& counters() const noexcept { return counters_; }
 
+  bool running_here() const noexcept override { return probe_.running_here(); }
+
   // Runs `f` on the loader's executor: inline when already there, else queued in order.
   template <class F>
   void run(F&& f) {
-    asio::dispatch(ex_, std::forward<F>(f));
+    if (probe_.running_here()) f();
+    else asio::dispatch(ex_, std::forward<F>(f));
   }
 
   void load(K&& key, waiter<V>* w) {
     counters_->loads.add();
+    w->registered = true;
+    if (w->cancel_requested) {  // cancelled between initiation and arrival here
+      counters_->cancelled.add();
+      w->complete(failure{asio::error::operation_aborted, "load cancelled"}, ex_, true);
+      return;
+    }
     if (shut_down_) {
       counters_->cancelled.add();
       w->complete(failure{asio::error::operation_aborted, "loader destroyed"}, ex_, true);
@@ -98,11 +109,17 @@ class loader_core final : public cancel_target<V>,
     schedule_dispatch();
   }
 
+  // Called from a cancellation handler, which must not be destroyed while it runs:
+  // completing the waiter clears its slot, so the completion is posted.
   void cancel(waiter<V>* w) override {
+    if (!w->registered) {
+      w->cancel_requested = true;  // load() has not run yet: it aborts on arrival
+      return;
+    }
     if (w->owner == nullptr) return;  // already completed or about to be
     unlink(*static_cast<entry*>(w->owner), w);
     counters_->cancelled.add();
-    w->complete(failure{asio::error::operation_aborted, "load cancelled"}, ex_, true);
+    asio::post(ex_, deferred_abort{waiter_ptr<V>(w), ex_});
   }
 
   void prime(const K& key, const V& value) { cache_.put_if_absent(key, value); }
@@ -125,7 +142,7 @@ class loader_core final : public cancel_target<V>,
   // keep the core alive until they complete.
   void shutdown() {
     shut_down_ = true;
-    window_timer_.cancel();
+    if (window_timer_) window_timer_->cancel();
     registration_.reset();
     for (auto& e : storage_)
       while (waiter<V>* w = e->head) {
@@ -161,6 +178,15 @@ class loader_core final : public cancel_target<V>,
       asio::dispatch(core_->ex_, [core = core_] { core->counters_->contract_violations.add(); });
     }
     std::shared_ptr<loader_core> core_;
+  };
+
+  // An unlinked waiter whose abort is queued; freed if the queue dies first.
+  struct deferred_abort {
+    waiter_ptr<V> w;
+    executor_type ex;
+    void operator()() {
+      w.release()->complete(failure{asio::error::operation_aborted, "load cancelled"}, ex, false);
+    }
   };
 
   entry& acquire_entry(K&& key) {
@@ -207,13 +233,13 @@ class loader_core final : public cancel_target<V>,
     if (opts_.batch_window.count() > 0) {
       if (!timer_armed_) {
         timer_armed_ = true;
-        window_timer_.expires_after(opts_.batch_window);
-        window_timer_.async_wait([self = this->shared_from_this()](error_code) {
+        window_timer_->expires_after(opts_.batch_window);
+        window_timer_->async_wait([self = this->shared_from_this()](error_code) {
           self->timer_armed_ = false;
           self->dispatch();
         });
       } else if (pending_.size() >= opts_.max_batch_size) {
-        window_timer_.cancel();  // a full batch goes now; the wait handler dispatches
+        window_timer_->cancel();  // a full batch goes now; the wait handler dispatches
       }
       return;
     }
@@ -293,7 +319,7 @@ class loader_core final : public cancel_target<V>,
       if (!e.detached) index_.erase(e.key);
       result<V> r = results ? std::move((*results)[i]) : result<V>(std::get<1>(outcome));
       if (r.has_value()) {
-        if (!e.detached) cache_.put(e.key, *r);
+        if (!e.detached && cache_.enabled()) cache_.put(e.key, *r);
       } else {
         counters_->errors.add();
       }
@@ -308,6 +334,7 @@ class loader_core final : public cancel_target<V>,
   }
 
   executor_type ex_;
+  executor_probe probe_{ex_};
   batch_function fn_;
   loader_options opts_;
   std::shared_ptr<loader_counters> counters_ = std::make_shared<loader_counters>();
@@ -318,7 +345,7 @@ class loader_core final : public cancel_target<V>,
   std::vector<entry*> spare_;
   std::vector<std::unique_ptr<entry>> storage_;
   std::vector<entry*> free_;
-  asio::steady_timer window_timer_;
+  std::optional<asio::steady_timer> window_timer_;  // only with a batch window
   bool timer_armed_ = false;
   bool dispatch_posted_ = false;
   bool shut_down_ = false;

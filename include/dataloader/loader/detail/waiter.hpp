@@ -31,6 +31,7 @@
 #include <memory>
 #include <optional>
 #include <utility>
+#include <utility>
 #include <vector>
 
 namespace dataloader::detail {
@@ -53,11 +54,31 @@ struct waiter {
 
   waiter* prev = nullptr;
   waiter* next = nullptr;
-  void* owner = nullptr;
+  void* owner = nullptr;         // the key entry while linked
+  bool registered = false;       // the loader has seen this waiter
+  bool cancel_requested = false; // cancelled before the loader saw it
 
  private:
   complete_fn complete_;
   destroy_fn destroy_;
+};
+
+// Owns a waiter that the loader does not hold (yet): a registration or an abort queued on
+// the loader's executor. If the queue is destroyed without running it (the execution
+// context died first), the waiter is freed without invoking its handler.
+template <class V>
+class waiter_ptr {
+ public:
+  explicit waiter_ptr(waiter<V>* w) noexcept : w_(w) {}
+  waiter_ptr(waiter_ptr&& o) noexcept : w_(std::exchange(o.w_, nullptr)) {}
+  waiter_ptr& operator=(waiter_ptr&&) = delete;
+  ~waiter_ptr() {
+    if (w_) w_->destroy();
+  }
+  waiter<V>* release() noexcept { return std::exchange(w_, nullptr); }
+
+ private:
+  waiter<V>* w_;
 };
 
 // What a waiter's cancellation handler needs from the loader.
@@ -66,6 +87,7 @@ class cancel_target {
  public:
   virtual void cancel(waiter<V>* w) = 0;
   virtual const asio::any_io_executor& executor() const noexcept = 0;
+  virtual bool running_here() const noexcept = 0;
   virtual std::weak_ptr<cancel_target> weak_target() = 0;
 
  protected:
@@ -172,9 +194,15 @@ void free_node(Node* p, const Handler& h) {
   std::allocator_traits<alloc_t>::deallocate(alloc, p, 1);
 }
 
+// `inline_ok`: the handler's executor is the loader's and the caller runs on it, so
+// invoking the handler here is what asio::dispatch would do, minus its cost.
 template <class Handler, class... Args>
 void invoke_on_executor(Handler&& h, const asio::any_io_executor& loader_ex, bool post,
-                        Args&&... args) {
+                        bool inline_ok, Args&&... args) {
+  if (!post && inline_ok) {
+    std::forward<Handler>(h)(std::forward<Args>(args)...);
+    return;
+  }
   auto ex = asio::get_associated_executor(h, loader_ex);
   auto bound = asio::append(std::forward<Handler>(h), std::forward<Args>(args)...);
   if (post)
@@ -218,6 +246,7 @@ class handler_waiter final : public waiter<V> {
       : waiter<V>(&do_complete, &do_destroy),
         handler_(std::move(h)),
         diag_(diag),
+        local_(local),
         work_(track_work(handler_, loader_ex, local)) {}
 
  private:
@@ -227,6 +256,7 @@ class handler_waiter final : public waiter<V> {
     self->cancel_.disconnect();
     Handler h(std::move(self->handler_));
     diagnostics* diag = self->diag_;
+    const bool local = self->local_;
     free_node(self, h);
 
     if (diag != nullptr) {
@@ -235,14 +265,14 @@ class handler_waiter final : public waiter<V> {
     }
     if constexpr (Style == completion_style::error_code) {
       if (r.has_value())
-        invoke_on_executor(std::move(h), ex, post, error_code{}, std::move(*r));
+        invoke_on_executor(std::move(h), ex, post, local, error_code{}, std::move(*r));
       else
-        invoke_on_executor(std::move(h), ex, post, r.error(), V{});
+        invoke_on_executor(std::move(h), ex, post, local, r.error(), V{});
     } else {
       if (r.has_value())
-        invoke_on_executor(std::move(h), ex, post, std::exception_ptr{}, std::move(*r));
+        invoke_on_executor(std::move(h), ex, post, local, std::exception_ptr{}, std::move(*r));
       else
-        invoke_on_executor(std::move(h), ex, post,
+        invoke_on_executor(std::move(h), ex, post, local,
                            std::make_exception_ptr(load_error(r.error(), r.message())), V{});
     }
   }
@@ -256,6 +286,7 @@ class handler_waiter final : public waiter<V> {
 
   Handler handler_;
   diagnostics* diag_;
+  bool local_;
   std::optional<asio::any_io_executor> work_;
   cancellation_link<V> cancel_;
   waiter<V>* links_[1] = {nullptr};
@@ -285,6 +316,7 @@ class many_op {
         results_(count),
         links_(count),
         remaining_(count),
+        local_(local),
         work_(track_work(handler_, loader_ex, local)) {
     for (std::size_t i = 0; i < count; ++i) {
       subs_[i].op = this;
@@ -294,6 +326,19 @@ class many_op {
   }
 
   waiter<V>* waiter_at(std::size_t i) { return &subs_[i]; }
+
+  // Frees an operation none of whose keys reached the loader, without invoking it.
+  struct discard {
+    void operator()(many_op* op) const {
+      if (op->subs_.empty()) {
+        op->cancel_.disconnect();
+        Handler h(std::move(op->handler_));
+        free_node(op, h);
+        return;
+      }
+      for (std::size_t i = 0, n = op->subs_.size(); i < n; ++i) sub_destroy(op->links_[i]);
+    }
+  };
 
   // Completes an empty request (no keys); must not run inline.
   void complete_empty(const asio::any_io_executor& ex) { finish(ex, true); }
@@ -321,8 +366,9 @@ class many_op {
     out.reserve(results_.size());
     for (auto& r : results_) out.push_back(std::move(*r));
     Handler h(std::move(handler_));
+    const bool local = local_;
     free_node(this, h);
-    invoke_on_executor(std::move(h), ex, post, std::move(out));
+    invoke_on_executor(std::move(h), ex, post, local, std::move(out));
   }
 
   Handler handler_;
@@ -330,6 +376,7 @@ class many_op {
   std::vector<std::optional<result<V>>> results_;
   std::vector<waiter<V>*> links_;
   std::size_t remaining_;
+  bool local_;
   std::optional<asio::any_io_executor> work_;
   cancellation_link<V> cancel_;
 };
