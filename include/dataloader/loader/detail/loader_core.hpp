@@ -97,13 +97,14 @@ class loader_core final : public cancel_target<V>,
         return;
       }
     }
-    if (entry** found = index_.find(key)) {
+    auto [slot, inserted] = index_.find_or_insert(key);
+    if (!inserted) {
       counters_->dedup_hits.add();
-      link(**found, w);
+      link(**slot, w);
       return;
     }
     entry& e = acquire_entry(std::move(key));
-    index_.insert(e.key, &e);
+    *slot = &e;
     pending_.push_back(&e);
     link(e, w);
     schedule_dispatch();
@@ -314,9 +315,18 @@ class loader_core final : public cancel_target<V>,
         counters_->contract_violations.add();
     }
     auto* results = std::get_if<0>(&outcome);
+    // Out of the index before any waiter resumes. When this batch holds every indexed
+    // key (the common steady state), one clear beats erasing key by key.
+    std::size_t indexed = 0;
+    for (entry* e : b.entries) indexed += e->detached ? 0 : 1;
+    if (indexed == index_.size()) {
+      index_.clear();
+    } else {
+      for (entry* e : b.entries)
+        if (!e->detached) index_.erase(e->key);
+    }
     for (std::size_t i = 0; i < n; ++i) {
       entry& e = *b.entries[i];
-      if (!e.detached) index_.erase(e.key);
       result<V> r = results ? std::move((*results)[i]) : result<V>(std::get<1>(outcome));
       if (r.has_value()) {
         if (!e.detached && cache_.enabled()) cache_.put(e.key, *r);
