@@ -1,11 +1,11 @@
-// Per-loader counters. Each loader writes its counters from its own executor only, so a
-// counter is a single-writer atomic: increments are plain loads and stores (no locked
-// instruction on the hot path) and any thread may read a consistent-enough snapshot.
+// Per-loader counters, written from the loader's executor only (single-writer atomics),
+// readable from any thread.
 #pragma once
+
+#include "dataloader/detail/single_writer_counter.hpp"
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -49,20 +49,6 @@ struct loader_stats {
 };
 
 namespace detail {
-
-class single_writer_counter {
- public:
-  void add(std::uint64_t n = 1) noexcept {
-    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  void raise_to(std::uint64_t n) noexcept {
-    if (n > value_.load(std::memory_order_relaxed)) value_.store(n, std::memory_order_relaxed);
-  }
-  std::uint64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<std::uint64_t> value_{0};
-};
 
 struct loader_counters {
   single_writer_counter loads, batches, keys, cache_hits, dedup_hits, errors, cancelled,

@@ -1,0 +1,386 @@
+#include "connection.hpp"
+
+#include "pool_impl.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <array>
+
+namespace dataloader::pg::detail {
+
+namespace {
+
+std::string libpq_message(PGconn* c, const char* fallback) {
+  std::string m = c ? PQerrorMessage(c) : "";
+  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+  return m.empty() ? fallback : m;
+}
+
+// Whether `fd` has input waiting now. Asio's epoll reactor is edge-triggered: a wait armed
+// after libpq left bytes in the socket would not wake, so look before waiting.
+bool readable_now(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLERR | POLLHUP));
+}
+
+}  // namespace
+
+connection::connection(pool_impl& pool)
+    : pool_(&pool),
+      ex_(pool.executor()),
+      connect_timer_(ex_),
+      deadline_timer_(ex_),
+      retry_timer_(ex_),
+      backoff_(pool.config().retry_interval) {}
+
+connection::~connection() { teardown(); }
+
+void connection::teardown() {
+  ++generation_;
+  connect_timer_.cancel();
+  deadline_timer_.cancel();
+  if (socket_) {
+    boost::system::error_code ignored;
+    socket_->cancel(ignored);
+    socket_->release();  // the descriptor belongs to libpq
+    socket_.reset();
+  }
+  socket_fd_ = -1;
+  reading_ = writing_ = flush_posted_ = false;
+  cancel_.reset();
+  if (conn_) PQfinish(conn_);
+  conn_ = nullptr;
+  prepared_.clear();
+  round_trips_.clear();
+}
+
+void connection::connect() {
+  if (state_ == state::closed) return;
+  teardown();
+  state_ = state::connecting;
+  // The caller's conninfo first (expanded), then what decoding relies on.
+  const char* keys[] = {"dbname", "fallback_application_name", "client_encoding", "options", nullptr};
+  const char* values[] = {pool_->config().conninfo.c_str(), "asio-dataloader", "UTF8",
+                          "-c DateStyle=ISO -c TimeZone=UTC", nullptr};
+  conn_ = PQconnectStartParams(keys, values, 1);
+  if (conn_ == nullptr) return connect_failed("out of memory starting a connection");
+  if (PQstatus(conn_) == CONNECTION_BAD)
+    return connect_failed(libpq_message(conn_, "invalid connection string"));
+  connect_timer_.expires_after(pool_->config().connect_timeout);
+  connect_timer_.async_wait([self = shared_from_this(), gen = generation_](error_code ec) {
+    if (!ec && gen == self->generation_) self->on_connect_timeout();
+  });
+  sync_socket();
+  // libpq: start as if PQconnectPoll had returned PGRES_POLLING_WRITING.
+  wait_socket(true, &connection::poll_connect);
+}
+
+void connection::on_connect_timeout() {
+  connect_failed("timed out after " + std::to_string(pool_->config().connect_timeout.count()) +
+                 " ms connecting to the database");
+}
+
+// libpq may switch sockets while it tries the hosts of a connection string.
+void connection::sync_socket() {
+  const int fd = PQsocket(conn_);
+  if (fd == socket_fd_) return;
+  if (socket_) {
+    boost::system::error_code ignored;
+    socket_->cancel(ignored);
+    socket_->release();
+    socket_.reset();
+  }
+  socket_fd_ = fd;
+  if (fd >= 0) socket_.emplace(ex_, fd);
+}
+
+void connection::wait_socket(bool for_write, void (connection::*next)()) {
+  if (!socket_) return connect_failed("the connection has no socket");
+  socket_->async_wait(for_write ? asio::posix::descriptor_base::wait_write
+                                : asio::posix::descriptor_base::wait_read,
+                      [self = shared_from_this(), gen = generation_, next](error_code ec) {
+                        if (gen != self->generation_) return;
+                        if (ec) return self->lose("socket wait failed: " + ec.message());
+                        ((*self).*next)();
+                      });
+}
+
+void connection::poll_connect() {
+  switch (PQconnectPoll(conn_)) {
+    case PGRES_POLLING_READING:
+      sync_socket();
+      return wait_socket(false, &connection::poll_connect);
+    case PGRES_POLLING_WRITING:
+      sync_socket();
+      return wait_socket(true, &connection::poll_connect);
+    case PGRES_POLLING_OK:
+      sync_socket();
+      return on_connected();
+    default:
+      return connect_failed(libpq_message(conn_, "connection failed"));
+  }
+}
+
+void connection::on_connected() {
+  connect_timer_.cancel();
+  if (PQsetnonblocking(conn_, 1) != 0 || PQenterPipelineMode(conn_) != 1)
+    return connect_failed(libpq_message(conn_, "could not enter pipeline mode"));
+  cancel_.reset(PQgetCancel(conn_), [](PGcancel* c) { PQfreeCancel(c); });
+  state_ = state::ready;
+  failed_attempts_ = 0;
+  backoff_ = pool_->config().retry_interval;
+  const bool reconnect = ever_connected_;
+  ever_connected_ = true;
+  arm_read();
+  pool_->on_connected(*this, reconnect);
+  if (!queued_.empty()) schedule_flush();
+}
+
+void connection::connect_failed(const std::string& message) {
+  teardown();
+  state_ = state::broken;
+  ++failed_attempts_;
+  auto unsent = std::move(queued_);
+  queued_.clear();
+  pool_->on_connect_failed(*this, message);
+  for (auto& r : unsent) pool_->route(std::move(r));
+  reconnect_later();
+}
+
+void connection::reconnect_later() {
+  if (state_ == state::closed) return;
+  retry_timer_.expires_after(backoff_);
+  backoff_ = std::min(backoff_ * 2, pool_->config().max_retry_interval);
+  retry_timer_.async_wait([self = shared_from_this()](error_code ec) {
+    if (!ec && self->state_ == state::broken) self->connect();
+  });
+}
+
+void connection::submit(request_ptr r) {
+  queued_.push_back(std::move(r));
+  if (state_ == state::ready) schedule_flush();
+}
+
+// Everything submitted during this tick leaves in the flush at its end.
+void connection::schedule_flush() {
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  asio::post(ex_, [self = shared_from_this(), gen = generation_] {
+    if (gen != self->generation_) return;
+    self->flush_posted_ = false;
+    self->flush();
+  });
+}
+
+void connection::flush() {
+  if (state_ != state::ready || queued_.empty()) return;
+  const bool was_idle = in_flight_.empty();
+  while (!queued_.empty()) {
+    request& r = *queued_.front();
+    if (!send(r)) return lose(libpq_message(conn_, "could not send a statement"));
+    in_flight_.push_back(std::move(queued_.front()));
+    queued_.pop_front();
+  }
+  round_trips_.push_back({in_flight_.back().get(), clock::now()});
+  pool_->on_load_changed();
+  push_output();
+  if (was_idle) arm_deadline();
+}
+
+bool connection::send(request& r) {
+  r.reset_attempt();
+  ++r.attempts;
+  auto& counters = pool_->counters();
+  for (const query& q : r.queries) {
+    const statement& st = *q.stmt;
+    if (!prepared_.contains(st.name)) {
+      if (!PQsendPrepare(conn_, st.name.c_str(), st.sql.c_str(), static_cast<int>(q.args.size()), nullptr))
+        return false;
+      prepared_.insert(st.name);
+      r.ops.push_back(request::op_kind::prepare);
+      counters.prepares.add();
+    }
+    const auto& values = q.args.values();
+    std::vector<const char*> ptrs(values.size());
+    std::vector<int> lengths(values.size());
+    std::vector<int> formats(values.size(), 0);
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      ptrs[i] = values[i] ? values[i]->c_str() : nullptr;
+      lengths[i] = values[i] ? static_cast<int>(values[i]->size()) : 0;
+    }
+    if (!PQsendQueryPrepared(conn_, st.name.c_str(), static_cast<int>(values.size()), ptrs.data(),
+                             lengths.data(), formats.data(), 0))
+      return false;
+    r.ops.push_back(request::op_kind::execute);
+    counters.statements.add();
+  }
+  return PQpipelineSync(conn_) == 1;
+}
+
+// PQflush returns 1 while libpq still holds output the socket would not take.
+void connection::push_output() {
+  const int rc = PQflush(conn_);
+  if (rc < 0) return lose(libpq_message(conn_, "could not send to the database"));
+  if (rc == 0 || writing_) return;
+  writing_ = true;
+  socket_->async_wait(asio::posix::descriptor_base::wait_write,
+                      [self = shared_from_this(), gen = generation_](error_code ec) {
+                        if (gen != self->generation_) return;
+                        self->writing_ = false;
+                        if (ec) return self->lose("socket wait failed: " + ec.message());
+                        self->push_output();
+                      });
+}
+
+void connection::arm_read() {
+  if (reading_ || !socket_) return;
+  reading_ = true;
+  auto on_ready = [self = shared_from_this(), gen = generation_](error_code ec) {
+    if (gen != self->generation_) return;
+    self->reading_ = false;
+    if (ec) return self->lose("socket wait failed: " + ec.message());
+    self->on_readable();
+  };
+  if (readable_now(socket_fd_))
+    asio::post(ex_, [on_ready]() mutable { on_ready(error_code{}); });
+  else
+    socket_->async_wait(asio::posix::descriptor_base::wait_read, std::move(on_ready));
+}
+
+void connection::on_readable() {
+  if (!PQconsumeInput(conn_)) return lose(libpq_message(conn_, "server closed the connection"));
+  const auto gen = generation_;
+  process_results();
+  if (gen != generation_) return;  // lost while processing
+  if (PQstatus(conn_) == CONNECTION_BAD) return lose(libpq_message(conn_, "server closed the connection"));
+  arm_read();
+  if (PQisBusy(conn_) == 0 && !in_flight_.empty()) push_output();
+}
+
+void connection::process_results() {
+  bool previous_was_end = false;
+  while (!in_flight_.empty() && !PQisBusy(conn_)) {
+    PGresult* res = PQgetResult(conn_);
+    request& r = *in_flight_.front();
+    if (res == nullptr) {  // end of one statement's results
+      if (previous_was_end) break;  // nothing more until input arrives
+      previous_was_end = true;
+      if (r.op_index < r.ops.size()) ++r.op_index;
+      continue;
+    }
+    previous_was_end = false;
+    const auto status = PQresultStatus(res);
+    if (status == PGRES_PIPELINE_SYNC) {
+      PQclear(res);
+      finish_head();
+      continue;
+    }
+    const bool is_prepare = r.op_index < r.ops.size() && r.ops[r.op_index] == request::op_kind::prepare;
+    switch (status) {
+      case PGRES_TUPLES_OK:
+      case PGRES_COMMAND_OK:
+        if (is_prepare) PQclear(res);
+        else r.results.emplace_back(std::shared_ptr<const pg_result>(res, [](const pg_result* p) {
+          PQclear(const_cast<PGresult*>(p));
+        }));
+        break;
+      case PGRES_PIPELINE_ABORTED:
+        PQclear(res);
+        break;
+      case PGRES_FATAL_ERROR:
+      default: {
+        if (!r.ec) {
+          const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+          const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+          r.ec = errc::server_error;
+          r.sqlstate = state ? state : "";
+          r.message = primary ? primary : PQresultErrorMessage(res);
+        }
+        if (is_prepare) {  // not prepared after all: prepare again next time
+          for (const query& q : r.queries) prepared_.erase(q.stmt->name);
+        }
+        PQclear(res);
+        break;
+      }
+    }
+  }
+}
+
+void connection::finish_head() {
+  request_ptr r = std::move(in_flight_.front());
+  in_flight_.pop_front();
+  if (!round_trips_.empty() && round_trips_.front().last == r.get()) {
+    pool_->counters().record_round_trip(clock::now() - round_trips_.front().started);
+    round_trips_.pop_front();
+  }
+  if (r->timed_out) {
+    r->ec = errc::timeout;
+    r->sqlstate.clear();
+    r->message = "statement group ran past its deadline and was cancelled";
+  }
+  pool_->complete(std::move(r));
+  pool_->on_load_changed();
+  arm_deadline();
+}
+
+// One timer watches the group the server is executing now: the head of in_flight_.
+void connection::arm_deadline() {
+  deadline_timer_.cancel();
+  if (in_flight_.empty()) return;
+  request& head = *in_flight_.front();
+  const auto grace = std::chrono::seconds(2);
+  deadline_timer_.expires_at(head.cancel_sent ? head.deadline + grace : head.deadline);
+  deadline_timer_.async_wait([self = shared_from_this(), gen = generation_, target = &head](error_code ec) {
+    if (ec || gen != self->generation_ || self->in_flight_.empty() ||
+        self->in_flight_.front().get() != target)
+      return;
+    self->on_deadline();
+  });
+}
+
+void connection::on_deadline() {
+  request& head = *in_flight_.front();
+  if (head.cancel_sent)  // the server did not answer the cancel in time
+    return lose("the database did not answer a cancel request");
+  head.timed_out = true;
+  head.cancel_sent = true;
+  pool_->counters().timeouts.add();
+  asio::post(pool_->cancel_thread(), [cancel = cancel_] {
+    std::array<char, 256> err{};
+    if (cancel) PQcancel(cancel.get(), err.data(), static_cast<int>(err.size()));
+  });
+  arm_deadline();
+}
+
+void connection::lose(const std::string& message) {
+  if (state_ == state::closed || state_ == state::broken) return;
+  teardown();
+  state_ = state::broken;
+  auto unsent = std::move(queued_);
+  auto sent = std::move(in_flight_);
+  queued_.clear();
+  in_flight_.clear();
+  pool_->on_connection_lost(*this, std::move(unsent), std::move(sent), message);
+  reconnect_later();
+}
+
+void connection::close(error_code ec, const std::string& message) {
+  if (state_ == state::closed) return;
+  teardown();
+  state_ = state::closed;
+  retry_timer_.cancel();
+  auto all = std::move(in_flight_);
+  for (auto& r : queued_) all.push_back(std::move(r));
+  queued_.clear();
+  in_flight_.clear();
+  for (auto& r : all) {
+    r->ec = ec;
+    r->message = message;
+    pool_->complete(std::move(r));
+  }
+}
+
+}  // namespace dataloader::pg::detail

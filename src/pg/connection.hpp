@@ -1,0 +1,95 @@
+// One libpq connection in non-blocking pipeline mode, driven by Asio waits on its socket.
+//
+// Invariants:
+//   - every callback checks `generation_`: a callback armed before a reconnect or close
+//     finds a different generation and does nothing;
+//   - in_flight_ holds sent groups in send order; libpq returns their results in that
+//     order, each group ending with its PGRES_PIPELINE_SYNC;
+//   - a read wait is armed whenever the connection is up, so a server that goes away is
+//     noticed even when the connection is idle.
+#pragma once
+
+#include "request.hpp"
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+
+struct pg_conn;
+struct pg_cancel;
+
+namespace dataloader::pg::detail {
+
+class pool_impl;
+
+class connection : public std::enable_shared_from_this<connection> {
+ public:
+  enum class state { idle, connecting, ready, broken, closed };
+
+  explicit connection(pool_impl& pool);
+  ~connection();
+
+  void connect();
+  void reconnect_later();
+  void submit(request_ptr r);
+  void close(error_code ec, const std::string& message);
+
+  state current_state() const noexcept { return state_; }
+  bool ready() const noexcept { return state_ == state::ready; }
+  std::size_t load() const noexcept { return queued_.size() + in_flight_.size(); }
+  int failed_attempts() const noexcept { return failed_attempts_; }
+  bool leased = false;
+
+ private:
+  void poll_connect();
+  void wait_socket(bool for_write, void (connection::*next)());
+  void sync_socket();
+  void on_connect_timeout();
+  void on_connected();
+  void connect_failed(const std::string& message);
+  void schedule_flush();
+  void flush();
+  bool send(request& r);
+  void push_output();
+  void arm_read();
+  void on_readable();
+  void process_results();
+  void finish_head();
+  void arm_deadline();
+  void on_deadline();
+  void lose(const std::string& message);
+  void teardown();
+
+  pool_impl* pool_;
+  asio::strand<asio::any_io_executor> ex_;
+  pg_conn* conn_ = nullptr;
+  std::shared_ptr<pg_cancel> cancel_;
+  std::optional<asio::posix::stream_descriptor> socket_;
+  int socket_fd_ = -1;
+  asio::steady_timer connect_timer_;
+  asio::steady_timer deadline_timer_;
+  asio::steady_timer retry_timer_;
+  state state_ = state::idle;
+  std::uint64_t generation_ = 0;
+  bool ever_connected_ = false;
+  int failed_attempts_ = 0;
+  std::chrono::milliseconds backoff_;
+  bool flush_posted_ = false;
+  bool reading_ = false;
+  bool writing_ = false;
+  std::deque<request_ptr> queued_;
+  std::deque<request_ptr> in_flight_;
+  struct round_trip {
+    const request* last;
+    clock::time_point started;
+  };
+  std::deque<round_trip> round_trips_;
+  std::unordered_set<std::string> prepared_;
+};
+
+}  // namespace dataloader::pg::detail

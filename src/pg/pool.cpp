@@ -1,0 +1,357 @@
+#include "connection.hpp"
+#include "pool_impl.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/append.hpp>
+
+#include <algorithm>
+
+namespace dataloader::pg {
+namespace detail {
+
+pool_impl::pool_impl(asio::any_io_executor ex, pool_params params)
+    : ex_(asio::make_strand(std::move(ex))), params_(std::move(params)), wait_timer_(ex_) {
+  if (params_.size == 0) params_.size = 1;
+}
+
+pool_impl::~pool_impl() { cancel_thread_.join(); }
+
+void pool_impl::start() {
+  if (started_ || closed_) return;
+  started_ = true;
+  for (std::size_t i = 0; i < params_.size; ++i) {
+    conns_.push_back(std::make_shared<connection>(*this));
+    conns_.back()->connect();
+  }
+}
+
+void pool_impl::close() {
+  if (closed_) return;
+  closed_ = true;
+  wait_timer_.cancel();
+  auto waiting = std::move(waiting_);
+  waiting_.clear();
+  for (auto& r : waiting) fail(std::move(r), errc::pool_closed, "the connection pool is closed");
+  auto leases = std::move(lease_waiters_);
+  lease_waiters_.clear();
+  for (auto& w : leases) {
+    if (w.diag) w.diag->assign("the connection pool is closed");
+    w.handler(errc::pool_closed, pooled_connection{});
+  }
+  for (auto& c : conns_) c->close(errc::pool_closed, "the connection pool is closed");
+  conns_.clear();
+  update_gauges();
+}
+
+bool pool_impl::database_down() const {
+  // Every connection has failed its latest attempt: answer at once rather than after the
+  // acquire timeout (callers turn this into 503 quickly).
+  if (conns_.empty()) return false;
+  return std::all_of(conns_.begin(), conns_.end(), [](const auto& c) {
+    return !c->ready() && c->failed_attempts() > 0;
+  });
+}
+
+connection* pool_impl::pick() {
+  if (tick_target_ && tick_target_->ready() && !tick_target_->leased) return tick_target_;
+  connection* best = nullptr;
+  for (auto& c : conns_)
+    if (c->ready() && !c->leased && (!best || c->load() < best->load())) best = c.get();
+  tick_target_ = best;
+  // Everything routed during this tick shares one connection, hence one round trip.
+  if (best && !tick_reset_posted_) {
+    tick_reset_posted_ = true;
+    asio::post(ex_, [self = shared_from_this()] {
+      self->tick_reset_posted_ = false;
+      self->tick_target_ = nullptr;
+    });
+  }
+  return best;
+}
+
+void pool_impl::route(request_ptr r) {
+  if (closed_) return fail(std::move(r), errc::pool_closed, "the connection pool is closed");
+  if (r->pinned) {
+    auto* c = static_cast<connection*>(r->pinned);
+    if (c->ready()) return c->submit(std::move(r));
+    return fail(std::move(r), errc::connection_lost,
+                "the leased connection is down: " + (last_error_.empty() ? "reconnecting" : last_error_));
+  }
+  if (connection* c = pick()) return c->submit(std::move(r));
+  if (database_down())
+    return fail(std::move(r), errc::connection_lost, "database unavailable: " + last_error_);
+  waiting_.push_back(std::move(r));
+  update_gauges();
+  arm_wait_timer();
+}
+
+void pool_impl::fail(request_ptr r, error_code ec, std::string message) {
+  r->ec = ec;
+  r->sqlstate.clear();
+  r->message = std::move(message);
+  r->attempts = std::max(r->attempts, 1);
+  r->options.retry_on_connection_loss = false;
+  complete(std::move(r));
+}
+
+void pool_impl::complete(request_ptr r) {
+  const bool lost = r->ec == errc::connection_lost || (r->ec == errc::server_error && r->sqlstate == "57P01");
+  if (lost && r->options.retry_on_connection_loss && r->attempts == 1 && !r->pinned && !closed_) {
+    counters_.retries.add();
+    r->options.retry_on_connection_loss = false;  // once
+    return route(std::move(r));
+  }
+  if (r->ec) counters_.errors.add();
+  if (r->diag) {
+    if (r->ec) r->diag->assign(r->message, r->sqlstate);
+    else r->diag->clear();
+  }
+  r->handler(r->ec, std::move(r->results));
+}
+
+void pool_impl::on_connected(connection&, bool reconnect) {
+  if (reconnect) counters_.reconnects.add();
+  serve_waiters();
+  update_gauges();
+}
+
+void pool_impl::on_connect_failed(connection&, const std::string& message) {
+  counters_.connect_failures.add();
+  last_error_ = message;
+  // Waiting requests fail fast once the database is known to be down.
+  if (database_down()) {
+    auto waiting = std::move(waiting_);
+    waiting_.clear();
+    for (auto& r : waiting) fail(std::move(r), errc::connection_lost, "database unavailable: " + message);
+  }
+  update_gauges();
+}
+
+void pool_impl::on_connection_lost(connection&, std::deque<request_ptr> unsent,
+                                   std::deque<request_ptr> in_flight, const std::string& message) {
+  last_error_ = message;
+  for (auto& r : in_flight) {
+    if (!r->timed_out) {
+      r->ec = errc::connection_lost;
+      r->sqlstate.clear();
+      r->message = "connection to the database lost: " + message;
+    } else {
+      r->ec = errc::timeout;
+      r->message = "statement group ran past its deadline; its connection was dropped";
+    }
+    complete(std::move(r));
+  }
+  for (auto& r : unsent) route(std::move(r));  // never sent: safe to send elsewhere
+  update_gauges();
+}
+
+void pool_impl::on_load_changed() { update_gauges(); }
+
+void pool_impl::serve_waiters() {
+  while (!lease_waiters_.empty()) {
+    connection* free = nullptr;
+    for (auto& c : conns_)
+      if (c->ready() && !c->leased) {
+        free = c.get();
+        break;
+      }
+    if (!free) break;
+    auto w = std::move(lease_waiters_.front());
+    lease_waiters_.pop_front();
+    grant(std::move(w), *free);
+  }
+  auto waiting = std::move(waiting_);
+  waiting_.clear();
+  for (auto& r : waiting) route(std::move(r));
+  update_gauges();
+}
+
+void pool_impl::acquire(clock::time_point deadline, diagnostics* diag,
+                        connection_pool::acquire_handler h, connection_pool* owner) {
+  lease_waiter w{deadline, diag, std::move(h), owner};
+  if (closed_) {
+    if (diag) diag->assign("the connection pool is closed");
+    return w.handler(errc::pool_closed, pooled_connection{});
+  }
+  lease_waiters_.push_back(std::move(w));
+  serve_waiters();
+  arm_wait_timer();
+}
+
+void pool_impl::grant(lease_waiter w, connection& c) {
+  c.leased = true;
+  if (w.diag) w.diag->clear();
+  if (tick_target_ == &c) tick_target_ = nullptr;
+  w.handler(error_code{}, pooled_connection(w.owner, shared_from_this(), &c));
+}
+
+void pool_impl::release(connection* c) {
+  for (auto& owned : conns_)
+    if (owned.get() == c) {
+      c->leased = false;
+      serve_waiters();
+      return;
+    }
+}
+
+void pool_impl::arm_wait_timer() {
+  auto earliest = clock::time_point::max();
+  for (auto& r : waiting_) earliest = std::min(earliest, r->wait_deadline);
+  for (auto& w : lease_waiters_) earliest = std::min(earliest, w.deadline);
+  if (earliest == clock::time_point::max()) return;
+  wait_timer_.expires_at(earliest);
+  wait_timer_.async_wait([self = shared_from_this()](error_code ec) {
+    if (!ec) self->on_wait_timer();
+  });
+}
+
+void pool_impl::on_wait_timer() {
+  const auto now = clock::now();
+  const std::string why = last_error_.empty() ? std::string()
+                                              : " (last connection error: " + last_error_ + ")";
+  std::deque<request_ptr> still;
+  for (auto& r : waiting_) {
+    if (r->wait_deadline <= now)
+      fail(std::move(r), errc::pool_timeout,
+           "no database connection became available within " +
+               std::to_string(params_.acquire_timeout.count()) + " ms" + why);
+    else
+      still.push_back(std::move(r));
+  }
+  waiting_ = std::move(still);
+  std::deque<lease_waiter> still_leases;
+  for (auto& w : lease_waiters_) {
+    if (w.deadline <= now) {
+      if (w.diag) w.diag->assign("no connection became free before the acquire deadline; all " +
+                                 std::to_string(conns_.size()) + " are leased or down" + why);
+      w.handler(errc::pool_timeout, pooled_connection{});
+    } else {
+      still_leases.push_back(std::move(w));
+    }
+  }
+  lease_waiters_ = std::move(still_leases);
+  update_gauges();
+  arm_wait_timer();
+}
+
+void pool_impl::update_gauges() {
+  std::uint64_t connected = 0, in_use = 0;
+  for (auto& c : conns_) {
+    connected += c->ready() ? 1 : 0;
+    in_use += (c->leased || c->load() > 0) ? 1 : 0;
+  }
+  counters_.connected.set(connected);
+  counters_.in_use.set(in_use);
+  counters_.waiting.set(waiting_.size() + lease_waiters_.size());
+}
+
+void submit(const std::shared_ptr<pool_impl>& pool, std::vector<query> queries,
+            query_options options, diagnostics* diag, group_handler handler, void* pinned) {
+  auto r = std::make_unique<request>();
+  r->queries = std::move(queries);
+  r->options = options;
+  r->diag = diag;
+  r->handler = std::move(handler);
+  r->pinned = pinned;
+  const auto now = clock::now();
+  const auto timeout = options.timeout.count() > 0 ? options.timeout : pool->config().statement_timeout;
+  r->deadline = now + timeout;
+  r->wait_deadline = now + pool->config().acquire_timeout;
+  // Refuse bad input before anything is sent.
+  std::string problem;
+  if (r->queries.empty()) problem = "a statement group needs at least one statement";
+  for (std::size_t i = 0; problem.empty() && i < r->queries.size(); ++i) {
+    if (r->queries[i].stmt == nullptr) problem = "statement " + std::to_string(i + 1) + " is missing";
+    else if (!r->queries[i].args.problem().empty()) problem = r->queries[i].args.problem();
+  }
+  asio::dispatch(pool->executor(), [pool, r = std::move(r), problem = std::move(problem)]() mutable {
+    if (!problem.empty()) {
+      r->ec = errc::invalid_argument;
+      r->message = std::move(problem);
+      r->options.retry_on_connection_loss = false;
+      return pool->complete(std::move(r));
+    }
+    pool->route(std::move(r));
+  });
+}
+
+}  // namespace detail
+
+connection_pool::connection_pool(asio::any_io_executor ex, pool_params params)
+    : impl_(std::make_shared<detail::pool_impl>(std::move(ex), std::move(params))) {}
+
+connection_pool::~connection_pool() {
+  asio::dispatch(impl_->executor(), [impl = impl_] { impl->close(); });
+}
+
+connection_pool::executor_type connection_pool::get_executor() const noexcept { return impl_->executor(); }
+const pool_params& connection_pool::config() const noexcept { return impl_->config(); }
+
+void connection_pool::start() {
+  asio::dispatch(impl_->executor(), [impl = impl_] { impl->start(); });
+}
+void connection_pool::close() {
+  asio::dispatch(impl_->executor(), [impl = impl_] { impl->close(); });
+}
+
+void connection_pool::acquire(std::chrono::milliseconds timeout, diagnostics* diag, acquire_handler handler) {
+  const auto deadline = detail::clock::now() + timeout;
+  asio::dispatch(impl_->executor(), [impl = impl_, deadline, diag, h = std::move(handler), this]() mutable {
+    impl->acquire(deadline, diag, std::move(h), this);
+  });
+}
+
+pool_stats connection_pool::stats() const {
+  auto& c = impl_->counters();
+  pool_stats s;
+  s.statements = c.statements.get();
+  s.prepares = c.prepares.get();
+  s.round_trips = c.round_trips.get();
+  s.errors = c.errors.get();
+  s.timeouts = c.timeouts.get();
+  s.retries = c.retries.get();
+  s.reconnects = c.reconnects.get();
+  s.connect_failures = c.connect_failures.get();
+  s.pool_size = impl_->config().size;
+  s.connected = c.connected.get();
+  s.in_use = c.in_use.get();
+  s.waiting = c.waiting.get();
+  for (std::size_t i = 0; i < s.round_trip_histogram.size(); ++i) s.round_trip_histogram[i] = c.round_trip_histogram[i].get();
+  s.round_trip_us_sum = c.round_trip_us_sum.get();
+  return s;
+}
+
+bool connection_pool::healthy() const noexcept { return impl_->counters().connected.get() > 0; }
+
+pooled_connection::pooled_connection(pooled_connection&& o) noexcept
+    : owner_(o.owner_), pool_(std::move(o.pool_)), conn_(o.conn_) {
+  o.owner_ = nullptr;
+  o.conn_ = nullptr;
+}
+
+pooled_connection& pooled_connection::operator=(pooled_connection&& o) noexcept {
+  if (this != &o) {
+    release();
+    owner_ = o.owner_;
+    pool_ = std::move(o.pool_);
+    conn_ = o.conn_;
+    o.owner_ = nullptr;
+    o.conn_ = nullptr;
+  }
+  return *this;
+}
+
+pooled_connection::~pooled_connection() { release(); }
+
+void pooled_connection::release() noexcept {
+  if (!pool_) return;
+  auto pool = std::move(pool_);
+  auto* c = static_cast<detail::connection*>(conn_);
+  asio::dispatch(pool->executor(), [pool, c] { pool->release(c); });
+  pool_.reset();
+  conn_ = nullptr;
+  owner_ = nullptr;
+}
+
+}  // namespace dataloader::pg

@@ -1,0 +1,381 @@
+// The PostgreSQL layer against a real server (label pg).
+#include "support.hpp"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <numeric>
+#include <thread>
+
+using namespace dataloader;
+namespace asio = boost::asio;
+using test::server;
+
+namespace {
+const pg::statement roundtrip_st{
+    "test_roundtrip",
+    "SELECT $1::text, $2::int2, $3::int4, $4::int8, $5::bool, $6::float8, $7::jsonb, "
+    "$8::timestamptz, $9::text[], $10::text"};
+const pg::statement echo_int{"test_echo_int", "SELECT $1::int4"};
+const pg::statement unnest_st{"test_unnest", "SELECT u FROM unnest($1::text[]) WITH ORDINALITY AS t(u, n) ORDER BY n"};
+const pg::statement divide{"test_divide", "SELECT 10 / $1::int4"};
+const pg::statement sleep_st{"test_sleep", "SELECT pg_sleep($1::float8), 42"};
+const pg::statement backend_pid{"test_backend_pid", "SELECT pg_backend_pid()"};
+const pg::statement as_array_st{"test_as_array", "SELECT $1::text[]"};
+const pg::statement tx_create{"test_tx_create", "CREATE TABLE IF NOT EXISTS test_tx (v int PRIMARY KEY)"};
+const pg::statement tx_insert{"test_tx_insert", "INSERT INTO test_tx VALUES ($1::int4)"};
+const pg::statement tx_count{"test_tx_count", "SELECT count(*) FROM test_tx WHERE v IN (1, 2)"};
+const pg::statement w_create{"test_w_create", "CREATE TABLE IF NOT EXISTS test_write_once (v int)"};
+const pg::statement w_insert{"test_w_insert", "INSERT INTO test_write_once SELECT $1::int4 FROM pg_sleep(0.5)"};
+const pg::statement w_count{"test_w_count", "SELECT count(*) FROM test_write_once"};
+const pg::statement terminate_st{"test_terminate", "SELECT pg_terminate_backend($1::int4)"};
+// GCC 12 cannot keep a braced list of literals in a coroutine frame: build it here.
+std::vector<std::string> hostile_strings() {
+  return {"plain", "", " ", "NULL", "null", "a,b", "{braces}", "}{", R"("quoted")", R"(back\slash)",
+          R"(\")", "'); DROP TABLE profiles; --", "tab\there", "new\nline", "ünïcödé ✓ 𝄞 日本語",
+          "\"", "\\", ",", "{", "}", "  padded  "};
+}
+std::vector<std::string> with_nul_byte() { return {"ok", std::string("bad\0", 4)}; }
+}  // namespace
+
+TEST_CASE("every type round-trips") {
+  test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    pg::connection_pool pool(ex, test::params());
+    pool.start();
+    const auto now = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+    nlohmann::json doc = {{"step", 3}, {"done", false}, {"tags", {"a", "ü"}}};
+    std::vector<std::string> arr{"x", "y z"};
+    pg::params p(std::string("héllo"), std::int16_t{-7}, 2'000'000'000, std::int64_t{9'000'000'000'000},
+                 true, 0.125, doc, pg::timestamp(now), arr, std::optional<std::string>{});
+    auto [ec, r, diag] = co_await test::simple{pool}.query(roundtrip_st, std::move(p));
+    REQUIRE_MESSAGE(!ec, diag.message());
+    REQUIRE(r.rows() == 1);
+    CHECK(r.get<std::string>(0, 0) == "héllo");
+    CHECK(r.get<std::int16_t>(0, 1) == -7);
+    CHECK(r.get<std::int32_t>(0, 2) == 2'000'000'000);
+    CHECK(r.get<std::int64_t>(0, 3) == 9'000'000'000'000);
+    CHECK(r.get<bool>(0, 4) == true);
+    CHECK(r.get<double>(0, 5) == 0.125);
+    CHECK(r.get<nlohmann::json>(0, 6) == doc);
+    CHECK(r.get<pg::timestamp>(0, 7) == pg::timestamp(now));
+    CHECK(r.get<std::vector<std::string>>(0, 8) == arr);
+    CHECK(r.is_null(0, 9));
+    CHECK(!r.get<std::string>(0, 9));
+    auto row = r.row<std::string, std::int16_t>(0);
+    REQUIRE(row);
+    CHECK(std::get<1>(*row) == -7);
+  });
+}
+
+TEST_CASE("hostile text[] contents round-trip exactly") {
+  test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    pg::connection_pool pool(ex, test::params());
+    pool.start();
+    const std::vector<std::string> hostile = hostile_strings();
+    auto [ec, r, diag] = co_await test::simple{pool}.query(unnest_st, pg::params(hostile));
+    REQUIRE_MESSAGE(!ec, diag.message());
+    REQUIRE(r.rows() == hostile.size());
+    for (std::size_t i = 0; i < hostile.size(); ++i) CHECK(r.get<std::string>(i, 0) == hostile[i]);
+    // And as one array value, decoded back.
+    auto [ec2, r2, diag2] = co_await test::simple{pool}.query(as_array_st, pg::params(hostile));
+    REQUIRE_MESSAGE(!ec2, diag2.message());
+    CHECK(r2.get<std::vector<std::string>>(0, 0) == hostile);
+  });
+}
+
+TEST_CASE("a parameter with a NUL byte is refused before anything is sent") {
+  test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    pg::connection_pool pool(ex, test::params());
+    pool.start();
+    pg::params with_nul(with_nul_byte());
+    auto [ec, r, diag] = co_await test::simple{pool}.query(unnest_st, std::move(with_nul));
+    CHECK(ec == errc::invalid_argument);
+    CHECK(diag.message() == "parameter $1 element 1 contains a NUL byte at offset 3");
+    CHECK(pool.stats().statements == 0);
+  });
+}
+
+TEST_CASE("100 statements submitted in one tick leave in one flush and arrive in order") {
+  test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    pg::connection_pool pool(ex, test::params(2));
+    pool.start();
+    co_await test::simple{pool}.query(echo_int, pg::params(0));  // connected and prepared
+    const auto before = pool.stats();
+    std::vector<int> got;
+    std::vector<diagnostics> diags(100);
+    int done = 0;
+    for (int i = 0; i < 100; ++i)
+      pool.async_query(echo_int, pg::params(i), {}, diags[i], [&, i](error_code ec, pg::result r) {
+        CHECK(!ec);
+        got.push_back(*r.get<int>(0, 0));
+        CHECK(got.back() == i);
+        ++done;
+      });
+    while (done < 100) co_await test::sleep_for(std::chrono::milliseconds(5));
+    std::vector<int> expected(100);
+    std::iota(expected.begin(), expected.end(), 0);
+    CHECK(got == expected);
+    const auto after = pool.stats();
+    CHECK(after.statements - before.statements == 100);
+    CHECK(after.round_trips - before.round_trips == 1);
+  });
+}
+
+TEST_CASE("a failing statement among many fails only its own caller") {
+  test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    pg::connection_pool pool(ex, test::params(1));
+    pool.start();
+    std::vector<error_code> ecs(11);
+    std::vector<diagnostics> diags(11);
+    std::vector<int> values(11, -1);
+    int done = 0;
+    for (int i = 0; i < 11; ++i)
+      pool.async_query(divide, pg::params(i == 5 ? 0 : 1), {}, diags[i], [&, i](error_code ec, pg::result r) {
+        ecs[i] = ec;
+        if (!ec) values[i] = *r.get<int>(0, 0);
+        ++done;
+      });
+    while (done < 11) co_await test::sleep_for(std::chrono::milliseconds(5));
+    for (int i = 0; i < 11; ++i) {
+      if (i == 5) {
+        CHECK(ecs[i] == errc::server_error);
+        CHECK(diags[i].sqlstate() == "22012");
+        CHECK(diags[i].message() == "division by zero");
+      } else {
+        CHECK(!ecs[i]);
+        CHECK(values[i] == 10);
+      }
+    }
+  });
+}
+
+TEST_CASE("a statement group runs in one transaction") {
+  test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    pg::connection_pool pool(ex, test::params(1));
+    pool.start();
+    co_await test::simple{pool}.query(tx_create);
+    std::vector<pg::query> group{{&tx_insert, pg::params(1)}, {&tx_insert, pg::params(1)}};  // duplicate key
+    diagnostics diag;
+    auto [ec, rs] = co_await pool.async_pipeline(std::move(group), {}, diag, asio::as_tuple(asio::use_awaitable));
+    CHECK(ec == errc::server_error);
+    CHECK(diag.sqlstate() == "23505");
+    auto [ec2, r, d2] = co_await test::simple{pool}.query(tx_count);
+    CHECK(r.get<std::int64_t>(0, 0) == 0);  // the first insert was rolled back too
+  });
+}
+
+TEST_CASE("statements are prepared once per connection and reused by name") {
+  test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    pg::connection_pool pool(ex, test::params(1));
+    pool.start();
+    for (int i = 0; i < 20; ++i) co_await test::simple{pool}.query(echo_int, pg::params(i));
+    CHECK(pool.stats().prepares == 1);
+    CHECK(pool.stats().statements == 20);
+  });
+}
+
+TEST_CASE("pool exhaustion gives pool_timeout") {
+  test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto p = test::params(2);
+    p.acquire_timeout = std::chrono::milliseconds(150);
+    pg::connection_pool pool(ex, p);
+    pool.start();
+    diagnostics d1, d2, d3;
+    auto [e1, c1] = co_await pool.async_acquire(std::chrono::seconds(5), d1, asio::as_tuple(asio::use_awaitable));
+    auto [e2, c2] = co_await pool.async_acquire(std::chrono::seconds(5), d2, asio::as_tuple(asio::use_awaitable));
+    REQUIRE(!e1);
+    REQUIRE(!e2);
+    const auto start = std::chrono::steady_clock::now();
+    auto [e3, c3] = co_await pool.async_acquire(std::chrono::milliseconds(100), d3, asio::as_tuple(asio::use_awaitable));
+    CHECK(e3 == errc::pool_timeout);
+    CHECK(!c3.valid());
+    CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(100));
+    CHECK(d3.message().find("all 2 are leased or down") != std::string::npos);
+    // Shared queries wait for acquire_timeout too.
+    auto [e4, r4, d4] = co_await test::simple{pool}.query(echo_int, pg::params(1));
+    CHECK(e4 == errc::pool_timeout);
+    // A leased connection serves its holder.
+    auto [e5, r5] = co_await c1.async_query(echo_int, pg::params(7), {}, d1, asio::as_tuple(asio::use_awaitable));
+    CHECK(!e5);
+    CHECK(r5.get<int>(0, 0) == 7);
+    // Released, it serves everyone again.
+    c1 = pg::pooled_connection{};
+    auto [e6, r6, d6] = co_await test::simple{pool}.query(echo_int, pg::params(8));
+    CHECK(!e6);
+  });
+}
+
+TEST_CASE("lease waiters are served in order") {
+  test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    pg::connection_pool pool(ex, test::params(1));
+    pool.start();
+    diagnostics d;
+    auto [e, held] = co_await pool.async_acquire(std::chrono::seconds(5), d, asio::as_tuple(asio::use_awaitable));
+    REQUIRE(!e);
+    std::vector<int> order;
+    std::vector<diagnostics> ds(3);
+    std::vector<pg::pooled_connection> leases(3);
+    for (int i = 0; i < 3; ++i)
+      pool.async_acquire(std::chrono::seconds(5), ds[i], [&, i](error_code ec, pg::pooled_connection c) {
+        CHECK(!ec);
+        order.push_back(i);
+        leases[i] = pg::pooled_connection{};  // hand it on at once
+        c = pg::pooled_connection{};
+      });
+    co_await test::sleep_for(std::chrono::milliseconds(20));
+    held = pg::pooled_connection{};
+    while (order.size() < 3) co_await test::sleep_for(std::chrono::milliseconds(5));
+    CHECK(order == std::vector<int>{0, 1, 2});
+  });
+}
+
+TEST_CASE("a statement past its deadline is cancelled and the connection serves the next") {
+  test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    pg::connection_pool pool(ex, test::params(1));
+    pool.start();
+    co_await test::simple{pool}.query(echo_int, pg::params(1));
+    pg::query_options o;
+    o.timeout = std::chrono::milliseconds(200);
+    const auto start = std::chrono::steady_clock::now();
+    auto [ec, r, diag] = co_await test::simple{pool}.query(sleep_st, pg::params(10.0), o);
+    const auto took = std::chrono::steady_clock::now() - start;
+    CHECK(ec == errc::timeout);
+    CHECK(took < std::chrono::milliseconds(1500));
+    CHECK(diag.message() == "statement group ran past its deadline and was cancelled");
+    auto [ec2, r2, d2] = co_await test::simple{pool}.query(echo_int, pg::params(5));
+    CHECK(!ec2);
+    CHECK(r2.get<int>(0, 0) == 5);
+    CHECK(pool.stats().reconnects == 0);  // the same connection
+    CHECK(pool.stats().timeouts == 1);
+  });
+}
+
+TEST_CASE("after pg_terminate_backend a read is retried on a fresh connection") {
+  test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    pg::connection_pool pool(ex, test::params(1));
+    pg::connection_pool killer(ex, test::params(1));
+    pool.start();
+    killer.start();
+    auto [e1, pid, d1] = co_await test::simple{pool}.query(backend_pid);
+    REQUIRE(!e1);
+    // The read is in flight when its backend dies.
+    pg::query_options read;
+    read.retry_on_connection_loss = true;
+    diagnostics d;
+    std::optional<std::tuple<error_code, pg::result>> outcome;
+    pool.async_query(sleep_st, pg::params(0.5), read, d, [&](error_code ec, pg::result r) { outcome.emplace(ec, std::move(r)); });
+    co_await test::sleep_for(std::chrono::milliseconds(100));
+    auto [e2, k, d2] = co_await test::simple{killer}.query(terminate_st, pg::params(*pid.get<int>(0, 0)));
+    REQUIRE(!e2);
+    while (!outcome) co_await test::sleep_for(std::chrono::milliseconds(10));
+    CHECK_MESSAGE(!std::get<0>(*outcome), d.message());
+    CHECK(std::get<1>(*outcome).get<int>(0, 1) == 42);
+    CHECK(pool.stats().retries == 1);
+    CHECK(pool.stats().reconnects == 1);
+  });
+}
+
+TEST_CASE("a write is never retried blindly when its connection dies") {
+  test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    pg::connection_pool pool(ex, test::params(1));
+    pg::connection_pool killer(ex, test::params(1));
+    pool.start();
+    killer.start();
+    co_await test::simple{pool}.query(w_create);
+    auto [e1, pid, d1] = co_await test::simple{pool}.query(backend_pid);
+    diagnostics d;
+    std::optional<error_code> outcome;
+    pool.async_query(w_insert, pg::params(1), {}, d, [&](error_code ec, pg::result) { outcome = ec; });
+    co_await test::sleep_for(std::chrono::milliseconds(100));
+    co_await test::simple{killer}.query(terminate_st, pg::params(*pid.get<int>(0, 0)));
+    while (!outcome) co_await test::sleep_for(std::chrono::milliseconds(10));
+    CHECK(*outcome == errc::connection_lost);
+    CHECK(d.message().find("connection to the database lost") == 0);
+    CHECK(pool.stats().retries == 0);
+    auto [e3, c, d3] = co_await test::simple{killer}.query(w_count);
+    CHECK(c.get<std::int64_t>(0, 0) == 0);
+  });
+}
+
+TEST_CASE("key=value conninfo with host=/path connects") {
+  if (!server::get().can_restart()) return;  // external server: its socket path is unknown
+  test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto p = test::params(1);
+    const auto& url = server::get().url;
+    const auto port = url.substr(url.find("port=") + 5, url.find("&user") - url.find("port=") - 5);
+    p.conninfo = "host=" + server::get().dir + " port=" + port + " dbname=postgres user=postgres";
+    pg::connection_pool pool(ex, p);
+    pool.start();
+    auto [ec, r, diag] = co_await test::simple{pool}.query(echo_int, pg::params(3));
+    CHECK_MESSAGE(!ec, diag.message());
+  });
+}
+
+TEST_CASE("an unreachable database fails fast with the connection error") {
+  test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto p = test::params(2);
+    p.conninfo = "host=/nonexistent-dir port=1 dbname=x connect_timeout=2";
+    p.acquire_timeout = std::chrono::seconds(30);
+    pg::connection_pool pool(ex, p);
+    pool.start();
+    co_await test::sleep_for(std::chrono::milliseconds(100));  // first attempts fail
+    const auto start = std::chrono::steady_clock::now();
+    auto [ec, r, diag] = co_await test::simple{pool}.query(echo_int, pg::params(1));
+    CHECK(ec == errc::connection_lost);
+    CHECK(diag.message().find("database unavailable") == 0);
+    CHECK(diag.message().find("nonexistent-dir") != std::string::npos);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(1));
+    CHECK(!pool.healthy());
+  });
+}
+
+TEST_CASE("a server restart during a stream of reads: no hang, clear errors, recovery within 5 s") {
+  if (!server::get().can_restart()) return;  // never restart an external server
+  asio::io_context io;
+  pg::connection_pool pool(io.get_executor(), test::params(2));
+  pool.start();
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0}, unclear{0};
+  std::atomic<std::int64_t> restarted_at{0}, first_ok_after{0};
+  int readers = 8;
+  for (int c = 0; c < 8; ++c)
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+      pg::query_options read;
+      read.retry_on_connection_loss = true;
+      read.timeout = std::chrono::seconds(3);
+      while (!stop) {
+        auto [ec, r, diag] = co_await test::simple{pool}.query(echo_int, pg::params(1), read);
+        if (!ec) {
+          ++ok;
+          const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+          std::int64_t expected = 0;
+          if (restarted_at && first_ok_after == 0) first_ok_after.compare_exchange_strong(expected, now);
+        } else {
+          ++failed;
+          if (ec != errc::connection_lost && ec != errc::pool_timeout && ec != errc::server_error) ++unclear;
+          if (diag.message().empty()) ++unclear;
+          co_await test::sleep_for(std::chrono::milliseconds(20));
+        }
+      }
+      if (--readers == 0) pool.close();  // the last reader out lets io.run() return
+    }, asio::detached);
+  std::thread driver([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    server::get().control("restart");
+    restarted_at = std::chrono::steady_clock::now().time_since_epoch().count();
+    std::this_thread::sleep_for(std::chrono::seconds(6));
+    stop = true;
+  });
+  const auto began = std::chrono::steady_clock::now();
+  io.run();  // returns only when every reader finished: nothing hangs
+  driver.join();
+  CHECK(std::chrono::steady_clock::now() - began < std::chrono::seconds(20));
+  CHECK(unclear == 0);
+  CHECK(ok > 0);
+  REQUIRE(first_ok_after != 0);
+  const auto recovery = std::chrono::steady_clock::duration(first_ok_after - restarted_at);
+  MESSAGE("recovered " << std::chrono::duration_cast<std::chrono::milliseconds>(recovery).count()
+                       << " ms after the restart; " << ok.load() << " reads ok, " << failed.load() << " failed");
+  CHECK(recovery < std::chrono::seconds(5));
+  CHECK(pool.stats().reconnects >= 1);
+}
