@@ -38,6 +38,11 @@ connection::connection(pool_impl& pool)
 
 connection::~connection() { teardown(); }
 
+// A callback may complete a request whose handler destroys the pool; the pool must outlive
+// the callback. (A connection whose pool is gone was closed first, and its callbacks stop
+// at the generation check before getting here.)
+std::shared_ptr<pool_impl> connection::pin_pool() const { return pool_->shared_from_this(); }
+
 void connection::teardown() {
   ++generation_;
   connect_timer_.cancel();
@@ -71,7 +76,9 @@ void connection::connect() {
     return connect_failed(libpq_message(conn_, "invalid connection string"));
   connect_timer_.expires_after(pool_->config().connect_timeout);
   connect_timer_.async_wait([self = shared_from_this(), gen = generation_](error_code ec) {
-    if (!ec && gen == self->generation_) self->on_connect_timeout();
+    if (ec || gen != self->generation_) return;
+    auto pin = self->pin_pool();
+    self->on_connect_timeout();
   });
   sync_socket();
   // libpq: start as if PQconnectPoll had returned PGRES_POLLING_WRITING.
@@ -103,6 +110,7 @@ void connection::wait_socket(bool for_write, void (connection::*next)()) {
                                 : asio::posix::descriptor_base::wait_read,
                       [self = shared_from_this(), gen = generation_, next](error_code ec) {
                         if (gen != self->generation_) return;
+                        auto pin = self->pin_pool();
                         if (ec) return self->lose("socket wait failed: " + ec.message());
                         ((*self).*next)();
                       });
@@ -155,7 +163,9 @@ void connection::reconnect_later() {
   retry_timer_.expires_after(backoff_);
   backoff_ = std::min(backoff_ * 2, pool_->config().max_retry_interval);
   retry_timer_.async_wait([self = shared_from_this()](error_code ec) {
-    if (!ec && self->state_ == state::broken) self->connect();
+    if (ec || self->state_ != state::broken) return;
+    auto pin = self->pin_pool();
+    self->connect();
   });
 }
 
@@ -170,6 +180,7 @@ void connection::schedule_flush() {
   flush_posted_ = true;
   asio::post(ex_, [self = shared_from_this(), gen = generation_] {
     if (gen != self->generation_) return;
+    auto pin = self->pin_pool();
     self->flush_posted_ = false;
     self->flush();
   });
@@ -229,6 +240,7 @@ void connection::push_output() {
   socket_->async_wait(asio::posix::descriptor_base::wait_write,
                       [self = shared_from_this(), gen = generation_](error_code ec) {
                         if (gen != self->generation_) return;
+                        auto pin = self->pin_pool();
                         self->writing_ = false;
                         if (ec) return self->lose("socket wait failed: " + ec.message());
                         self->push_output();
@@ -240,6 +252,7 @@ void connection::arm_read() {
   reading_ = true;
   auto on_ready = [self = shared_from_this(), gen = generation_](error_code ec) {
     if (gen != self->generation_) return;
+    auto pin = self->pin_pool();
     self->reading_ = false;
     if (ec) return self->lose("socket wait failed: " + ec.message());
     self->on_readable();
@@ -337,6 +350,7 @@ void connection::arm_deadline() {
     if (ec || gen != self->generation_ || self->in_flight_.empty() ||
         self->in_flight_.front().get() != target)
       return;
+    auto pin = self->pin_pool();
     self->on_deadline();
   });
 }

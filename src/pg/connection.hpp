@@ -64,6 +64,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void on_deadline();
   void lose(const std::string& message);
   void teardown();
+  std::shared_ptr<pool_impl> pin_pool() const;
 
   pool_impl* pool_;
   asio::strand<asio::any_io_executor> ex_;
