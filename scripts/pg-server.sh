@@ -44,7 +44,6 @@ case "$cmd" in
         echo "port = $port"
         echo "unix_socket_directories = '$dir'"
         echo "shared_preload_libraries = 'pg_stat_statements'"
-        echo "pg_stat_statements.track = all"
         echo "max_connections = 200"
         echo "log_min_messages = warning"
         if [ "$fast" = "--fast" ]; then

@@ -28,6 +28,8 @@ class load_error : public boost::system::system_error {
 template <class V>
 class result {
  public:
+  // An error ("no result"): what Asio hands over alongside an exception.
+  result() : state_(std::in_place_index<1>, failure{errc::batch_failed, "no result"}) {}
   result(const V& value) : state_(std::in_place_index<0>, value) {}
   result(V&& value) : state_(std::in_place_index<0>, std::move(value)) {}
   result(failure f) : state_(std::in_place_index<1>, std::move(f)) {}

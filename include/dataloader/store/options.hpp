@@ -1,0 +1,19 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+
+namespace dataloader::store {
+
+struct store_options {
+  // Keys per loader batch call, and items per write statement.
+  std::size_t max_batch_size = 1000;
+  // 0: dispatch at the end of the current tick.
+  std::chrono::microseconds batch_window{0};
+  // false: the N+1 baseline. Every lookup, saved item, deleted key and searched category
+  // is its own statement (prefetch: profile, memories, count and onboarding separately),
+  // with the same results. For comparison only.
+  bool coalesce = true;
+};
+
+}  // namespace dataloader::store

@@ -1,0 +1,67 @@
+// What the memory store reads and writes.
+#pragma once
+
+#include "dataloader/pg/types.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dataloader::store {
+
+struct memory {
+  std::string user_id;
+  std::string category;
+  std::string key;
+  std::string value;
+  pg::timestamp created_at;
+  pg::timestamp updated_at;
+  friend bool operator==(const memory&, const memory&) = default;
+};
+
+struct memory_input {
+  std::string user_id;
+  std::string category;
+  std::string key;
+  std::string value;
+};
+
+// A user's most recently updated memories (newest first) and how many they have.
+struct recent_memories {
+  std::vector<memory> memories;
+  std::int64_t count = 0;
+};
+
+struct prefetch_result {
+  std::string user_id;
+  std::optional<std::string> profile;
+  std::vector<memory> recent_memories;
+  std::optional<nlohmann::json> onboarding;
+  std::int64_t memory_count = 0;
+};
+
+struct memory_filter {
+  std::optional<std::string> category;
+  std::optional<std::vector<std::string>> keys;
+  int limit = 100;
+};
+
+using search_results = std::map<std::string, std::vector<memory>>;
+
+// Limits fixed by the product contract (SPEC.md).
+inline constexpr std::size_t max_name_bytes = 256;          // user_id, category, key
+inline constexpr std::size_t max_text_bytes = 64 * 1024;    // value, profile
+inline constexpr int default_memory_limit = 20;
+inline constexpr int max_memory_limit = 100;                // prefetch memory_limit, search limit_per_category
+inline constexpr int max_list_limit = 1000;                 // GET memories limit
+
+inline const std::vector<std::string>& demo_categories() {
+  static const std::vector<std::string> c{"FACT", "INTEREST", "GOAL", "EXPERIENCE", "PREFERENCE"};
+  return c;
+}
+
+}  // namespace dataloader::store

@@ -1,0 +1,96 @@
+#include "dataloader/store/migrations.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <deque>
+#include <set>
+
+namespace dataloader::store {
+
+namespace asio = boost::asio;
+
+const std::vector<migration>& migrations() {
+  static const std::vector<migration> all{
+      {1, "profiles, memories, onboarding",
+       {"CREATE TABLE IF NOT EXISTS profiles ("
+        "  user_id text PRIMARY KEY, profile text NOT NULL,"
+        "  updated_at timestamptz NOT NULL DEFAULT now())",
+        "CREATE TABLE IF NOT EXISTS memories ("
+        "  user_id text NOT NULL, category text NOT NULL, key text NOT NULL, value text NOT NULL,"
+        "  created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now(),"
+        "  PRIMARY KEY (user_id, category, key))",
+        "CREATE INDEX IF NOT EXISTS memories_user_recent ON memories (user_id, updated_at DESC)",
+        "CREATE TABLE IF NOT EXISTS onboarding ("
+        "  user_id text PRIMARY KEY, state jsonb NOT NULL,"
+        "  updated_at timestamptz NOT NULL DEFAULT now())"}},
+      // Search and category filters walk one category of one user newest first.
+      {2, "memories by user, category, recency",
+       {"CREATE INDEX IF NOT EXISTS memories_user_category_recent "
+        "ON memories (user_id, category, updated_at DESC)"}},
+  };
+  return all;
+}
+
+namespace {
+
+// Any number that other applications are unlikely to lock: "dl" + schema.
+constexpr std::int64_t advisory_key = 0x646c736368656d61;
+
+const pg::statement lock_st{"migrate_lock", "SELECT pg_advisory_lock($1::int8)"};
+const pg::statement unlock_st{"migrate_unlock", "SELECT pg_advisory_unlock($1::int8)"};
+const pg::statement table_st{"migrate_table",
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL, "
+    "applied_at timestamptz NOT NULL DEFAULT now())"};
+const pg::statement applied_st{"migrate_applied", "SELECT version FROM schema_migrations"};
+const pg::statement record_st{"migrate_record", "INSERT INTO schema_migrations (version, name) VALUES ($1::int4, $2::text)"};
+
+failure failure_of(error_code ec, const diagnostics& d, const std::string& what) {
+  std::string m = what + ": " + (d.message().empty() ? ec.message() : d.message());
+  if (!d.sqlstate().empty()) m += " (SQLSTATE " + d.sqlstate() + ")";
+  return {ec, m};
+}
+
+}  // namespace
+
+asio::awaitable<result<int>> migrate(pg::connection_pool& pool) {
+  diagnostics diag;
+  auto [ec, conn] = co_await pool.async_acquire(std::chrono::seconds(30), diag, asio::as_tuple(asio::use_awaitable));
+  if (ec) co_return failure_of(ec, diag, "migrate: no connection");
+  auto run = [&](const pg::statement& st, pg::params p) -> asio::awaitable<std::tuple<error_code, pg::result>> {
+    co_return co_await conn.async_query(st, std::move(p), {}, diag, asio::as_tuple(asio::use_awaitable));
+  };
+  if (auto [e, r] = co_await run(lock_st, pg::params(advisory_key)); e) co_return failure_of(e, diag, "migrate: advisory lock");
+  int applied = 0;
+  std::optional<failure> problem;
+  if (auto [e, r] = co_await run(table_st, {}); e) {
+    problem = failure_of(e, diag, "migrate: schema_migrations");
+  } else if (auto [e2, done] = co_await run(applied_st, {}); e2) {
+    problem = failure_of(e2, diag, "migrate: reading schema_migrations");
+  } else {
+    std::set<int> have;
+    for (std::size_t i = 0; i < done.rows(); ++i) have.insert(done.get<int>(i, 0).value_or(0));
+    // Statements live as long as the group that uses them.
+    std::deque<pg::statement> statements;
+    for (const auto& m : migrations()) {
+      if (have.contains(m.version)) continue;
+      std::vector<pg::query> group;
+      for (std::size_t i = 0; i < m.statements.size(); ++i) {
+        statements.push_back({"migration_" + std::to_string(m.version) + "_" + std::to_string(i), m.statements[i]});
+        group.push_back({&statements.back(), {}});
+      }
+      group.push_back({&record_st, pg::params(m.version, m.name)});
+      auto [e3, rs] = co_await conn.async_pipeline(std::move(group), {}, diag, asio::as_tuple(asio::use_awaitable));
+      if (e3) {
+        problem = failure_of(e3, diag, "migration " + std::to_string(m.version) + " (" + m.name + ")");
+        break;
+      }
+      ++applied;
+    }
+  }
+  co_await run(unlock_st, pg::params(advisory_key));
+  if (problem) co_return *problem;
+  co_return applied;
+}
+
+}  // namespace dataloader::store

@@ -1,0 +1,77 @@
+// Every statement the store sends. Values are always parameters; arrays travel as text[].
+#pragma once
+
+#include "dataloader/pg/statement.hpp"
+
+namespace dataloader::store::detail::sql {
+
+inline const pg::statement get_profiles{"store_get_profiles",
+    "SELECT user_id, profile FROM profiles WHERE user_id = ANY($1::text[])"};
+
+inline const pg::statement get_onboarding{"store_get_onboarding",
+    "SELECT user_id, state::text FROM onboarding WHERE user_id = ANY($1::text[])"};
+
+// The N most recently updated memories of each user (the limit travels per user), and
+// each user's memory count: one statement for the whole batch, walking the
+// (user_id, updated_at DESC) index once per user.
+inline const pg::statement recent_memories{"store_recent_memories",
+    "SELECT u.ord, c.n, m.category, m.key, m.value, m.created_at, m.updated_at "
+    "FROM unnest($1::text[], $2::int4[]) WITH ORDINALITY AS u(user_id, lim, ord) "
+    "CROSS JOIN LATERAL (SELECT count(*) AS n FROM memories WHERE user_id = u.user_id) c "
+    "LEFT JOIN LATERAL (SELECT category, key, value, created_at, updated_at FROM memories "
+    "  WHERE user_id = u.user_id ORDER BY updated_at DESC, category, key LIMIT u.lim) m ON true "
+    "ORDER BY u.ord, m.updated_at DESC, m.category, m.key"};
+
+inline const pg::statement get_memories{"store_get_memories",
+    "SELECT user_id, category, key, value, created_at, updated_at FROM memories "
+    "WHERE user_id = $1::text AND ($2::text IS NULL OR category = $2::text) "
+    "AND ($3::text[] IS NULL OR key = ANY($3::text[])) "
+    "ORDER BY updated_at DESC, category, key LIMIT $4::int4"};
+
+// clock_timestamp(): rows written by one statement still get distinct updated_at times.
+inline const pg::statement save_memories{"store_save_memories",
+    "INSERT INTO memories AS m (user_id, category, key, value, created_at, updated_at) "
+    "SELECT u.user_id, u.category, u.key, u.value, clock_timestamp(), clock_timestamp() "
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(user_id, category, key, value) "
+    "ON CONFLICT (user_id, category, key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at"};
+
+// An empty category means "in any category" (a real category is 1 to 256 bytes).
+inline const pg::statement delete_memories{"store_delete_memories",
+    "DELETE FROM memories m USING unnest($1::text[], $2::text[], $3::text[]) AS d(user_id, category, key) "
+    "WHERE m.user_id = d.user_id AND m.key = d.key AND (d.category = '' OR m.category = d.category) "
+    "RETURNING m.user_id, m.category, m.key"};
+
+inline const pg::statement search{"store_search",
+    "SELECT c.category, m.key, m.value, m.created_at, m.updated_at "
+    "FROM unnest($2::text[]) WITH ORDINALITY AS c(category, ord) "
+    "CROSS JOIN LATERAL (SELECT key, value, created_at, updated_at FROM memories "
+    "  WHERE user_id = $1::text AND category = c.category ORDER BY updated_at DESC, key LIMIT $3::int4) m "
+    "ORDER BY c.ord, m.updated_at DESC, m.key"};
+
+inline const pg::statement put_profiles{"store_put_profiles",
+    "INSERT INTO profiles (user_id, profile, updated_at) "
+    "SELECT u.user_id, u.profile, clock_timestamp() FROM unnest($1::text[], $2::text[]) AS u(user_id, profile) "
+    "ON CONFLICT (user_id) DO UPDATE SET profile = EXCLUDED.profile, updated_at = EXCLUDED.updated_at"};
+
+inline const pg::statement put_onboarding{"store_put_onboarding",
+    "INSERT INTO onboarding (user_id, state, updated_at) "
+    "SELECT u.user_id, u.state::jsonb, clock_timestamp() FROM unnest($1::text[], $2::text[]) AS u(user_id, state) "
+    "ON CONFLICT (user_id) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at"};
+
+// The N+1 baseline (coalesce off): one statement per lookup.
+inline const pg::statement naive_profile{"store_naive_profile",
+    "SELECT profile FROM profiles WHERE user_id = $1::text"};
+inline const pg::statement naive_onboarding{"store_naive_onboarding",
+    "SELECT state::text FROM onboarding WHERE user_id = $1::text"};
+inline const pg::statement naive_recent{"store_naive_recent",
+    "SELECT user_id, category, key, value, created_at, updated_at FROM memories WHERE user_id = $1::text "
+    "ORDER BY updated_at DESC, category, key LIMIT $2::int4"};
+inline const pg::statement naive_count{"store_naive_count",
+    "SELECT count(*) FROM memories WHERE user_id = $1::text"};
+inline const pg::statement naive_delete{"store_naive_delete",
+    "DELETE FROM memories WHERE user_id = $1::text AND key = $2::text AND ($3::text = '' OR category = $3::text)"};
+inline const pg::statement naive_search{"store_naive_search",
+    "SELECT $2::text, key, value, created_at, updated_at FROM memories WHERE user_id = $1::text AND category = $2::text "
+    "ORDER BY updated_at DESC, key LIMIT $3::int4"};
+
+}  // namespace dataloader::store::detail::sql

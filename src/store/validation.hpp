@@ -1,0 +1,36 @@
+// The store's input limits (SPEC.md), checked before any work. Each check returns why the
+// value is refused, naming the field, or an empty string.
+#pragma once
+
+#include "dataloader/pg/types.hpp"
+#include "dataloader/store/types.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace dataloader::store::detail {
+
+inline std::string check_name(std::string_view field, std::string_view v) {
+  if (v.empty() || v.size() > max_name_bytes)
+    return std::string(field) + ": must be 1 to " + std::to_string(max_name_bytes) +
+           " bytes (got " + std::to_string(v.size()) + ")";
+  if (auto p = pg::text_problem(v); !p.empty()) return std::string(field) + ": " + p;
+  return {};
+}
+
+inline std::string check_text(std::string_view field, std::string_view v) {
+  if (v.size() > max_text_bytes)
+    return std::string(field) + ": must be at most " + std::to_string(max_text_bytes) +
+           " bytes (got " + std::to_string(v.size()) + ")";
+  if (auto p = pg::text_problem(v); !p.empty()) return std::string(field) + ": " + p;
+  return {};
+}
+
+inline std::string check_range(std::string_view field, long long v, long long lo, long long hi) {
+  if (v < lo || v > hi)
+    return std::string(field) + ": must be between " + std::to_string(lo) + " and " +
+           std::to_string(hi) + " (got " + std::to_string(v) + ")";
+  return {};
+}
+
+}  // namespace dataloader::store::detail

@@ -1,0 +1,395 @@
+// The memory store against a real PostgreSQL (label pg). Behaviour tests run with
+// coalescing on and off (the N+1 baseline): same results, different statement counts.
+#include "support.hpp"
+
+#include <doctest/doctest.h>
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include <random>
+
+using namespace dataloader;
+using test::ok;
+namespace store = dataloader::store;
+namespace asio = boost::asio;
+namespace pg = dataloader::pg;
+
+namespace {
+
+store::store_options mode(bool coalesce) {
+  store::store_options o;
+  o.coalesce = coalesce;
+  return o;
+}
+
+// GCC 12 cannot keep braced lists in coroutine frames: build inputs here.
+std::vector<store::memory_input> items(const std::string& user, int n, const std::string& value_prefix = "v",
+                                       const std::string& category = "FACT") {
+  std::vector<store::memory_input> out;
+  for (int i = 0; i < n; ++i) out.push_back({user, category, "k" + std::to_string(i), value_prefix + std::to_string(i)});
+  return out;
+}
+template <class... T>
+std::vector<std::string> strings(T... t) {
+  return {std::string(t)...};
+}
+
+
+const pg::statement explain_recent{"test_explain_recent",
+    "EXPLAIN SELECT category, key FROM memories WHERE user_id = $1::text ORDER BY updated_at DESC LIMIT 20"};
+const pg::statement explain_search{"test_explain_search",
+    "EXPLAIN SELECT key FROM memories WHERE user_id = $1::text AND category = $2::text ORDER BY updated_at DESC LIMIT 5"};
+const pg::statement bulk{"test_bulk",
+    "INSERT INTO memories (user_id, category, key, value) SELECT 'bulk' || (g % 5000), 'FACT', 'k' || g, 'x' "
+    "FROM generate_series(1, 20000) g ON CONFLICT DO NOTHING"};
+const pg::statement analyze{"test_analyze", "ANALYZE memories"};
+const pg::statement poison_fn{"test_poison_fn",
+    "CREATE OR REPLACE FUNCTION test_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "IF NEW.key = 'poison' THEN RAISE EXCEPTION 'poisoned key %', NEW.key; END IF; RETURN NEW; END $$"};
+const pg::statement poison_on{"test_poison_on",
+    "CREATE OR REPLACE TRIGGER test_poison BEFORE INSERT OR UPDATE ON memories FOR EACH ROW EXECUTE FUNCTION test_poison()"};
+const pg::statement poison_off{"test_poison_off", "DROP TRIGGER IF EXISTS test_poison ON memories"};
+const pg::statement count_user{"test_count_user", "SELECT count(*) FROM memories WHERE user_id = $1::text"};
+const pg::statement migrations_count{"test_migrations_count", "SELECT count(*) FROM schema_migrations"};
+
+}  // namespace
+
+TEST_CASE("migrations apply once and are recorded") {
+  test::with_store([](pg::connection_pool& pool, store::memory_store&) -> asio::awaitable<void> {
+    auto again = co_await store::migrate(pool);
+    REQUIRE(again);
+    CHECK(*again == 0);
+    auto r = co_await test::sql(pool, migrations_count);
+    CHECK(r.get<std::int64_t>(0, 0) == static_cast<std::int64_t>(store::migrations().size()));
+  });
+}
+
+TEST_CASE("two instances migrating at once do not race") {
+  test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    using namespace boost::asio::experimental::awaitable_operators;
+    pg::connection_pool a(ex, test::params(1)), b(ex, test::params(1));
+    a.start();
+    b.start();
+    auto [ra, rb] = co_await (store::migrate(a) && store::migrate(b));
+    CHECK(ra);
+    CHECK(rb);
+    a.close();
+    b.close();
+  });
+}
+
+TEST_CASE("user lookups use the indexes, not a sequential scan of memories") {
+  test::with_store([](pg::connection_pool& pool, store::memory_store&) -> asio::awaitable<void> {
+    co_await test::sql(pool, bulk);
+    co_await test::sql(pool, analyze);
+    for (int which = 0; which < 2; ++which) {
+      const pg::statement* st = which == 0 ? &explain_recent : &explain_search;
+      pg::params p = st == &explain_recent ? pg::params(std::string("bulk7")) : pg::params(std::string("bulk7"), std::string("FACT"));
+      auto plan = co_await test::sql(pool, *st, std::move(p));
+      std::string text;
+      for (std::size_t i = 0; i < plan.rows(); ++i) text += *plan.get<std::string>(i, 0) + "\n";
+      CHECK_MESSAGE(text.find("Seq Scan on memories") == std::string::npos, text);
+      CHECK_MESSAGE(text.find("Index") != std::string::npos, text);
+    }
+  });
+}
+
+TEST_CASE("profiles of many users come back in order, missing ones as null") {
+  for (bool coalesce : {true, false}) {
+    CAPTURE(coalesce);
+    test::with_store([](pg::connection_pool&, store::memory_store& s) -> asio::awaitable<void> {
+      ok(co_await s.async_put_profile("p1", "first", asio::use_awaitable));
+      ok(co_await s.async_put_profile("p3", "third", asio::use_awaitable));
+      const auto before = s.stats().queries;
+      auto got = ok(co_await s.async_get_profiles(strings("p1", "p2", "p3", "p1"), asio::use_awaitable));
+      REQUIRE(got.size() == 4);
+      CHECK(got[0] == "first");
+      CHECK(!got[1]);
+      CHECK(got[2] == "third");
+      CHECK(got[3] == "first");
+      const auto sent = s.stats().queries - before;
+      if (s.options().coalesce) CHECK(sent == 1);
+      else CHECK(sent == 4);
+    }, mode(coalesce));
+  }
+}
+
+TEST_CASE("onboarding state round-trips as JSON") {
+  for (bool coalesce : {true, false}) {
+    CAPTURE(coalesce);
+    test::with_store([](pg::connection_pool&, store::memory_store& s) -> asio::awaitable<void> {
+      nlohmann::json state = nlohmann::json::parse(R"({"step": 2, "answers": ["a", "ü"], "done": false})");
+      ok(co_await s.async_put_onboarding("o1", state, asio::use_awaitable));
+      auto got = ok(co_await s.async_get_onboarding(strings("o1", "o2"), asio::use_awaitable));
+      CHECK(got[0] == state);
+      CHECK(!got[1]);
+    }, mode(coalesce));
+  }
+}
+
+TEST_CASE("saves upsert, the last entry for a key wins, and recent memories come newest first") {
+  for (bool coalesce : {true, false}) {
+    CAPTURE(coalesce);
+    test::with_store([](pg::connection_pool&, store::memory_store& s) -> asio::awaitable<void> {
+      const std::string u = std::string("saver-") + (s.options().coalesce ? "on" : "off");
+      auto batch = items(u, 5);
+      batch.push_back({u, "FACT", "k1", "replaced"});  // same key again: the last wins
+      CHECK(ok(co_await s.async_save_memories(batch, asio::use_awaitable)) == 5);
+      auto recent = ok(co_await s.async_get_recent_memories(u, 3, asio::use_awaitable));
+      CHECK(recent.count == 5);
+      REQUIRE(recent.memories.size() == 3);
+      CHECK(recent.memories[0].updated_at >= recent.memories[1].updated_at);
+      CHECK(recent.memories[1].updated_at >= recent.memories[2].updated_at);
+      store::memory_filter filter1{std::nullopt, strings("k1"), 10};
+
+      auto k1 = ok(co_await s.async_get_memories(u, std::move(filter1), asio::use_awaitable));
+      REQUIRE(k1.size() == 1);
+      CHECK(k1[0].value == "replaced");
+      // Update one: it becomes the newest.
+      auto one = items(u, 1, "again");
+      ok(co_await s.async_save_memories(one, asio::use_awaitable));
+      auto newest = ok(co_await s.async_get_recent_memories(u, 1, asio::use_awaitable));
+      CHECK(newest.memories[0].key == "k0");
+      CHECK(newest.memories[0].value == "again0");
+      CHECK(newest.memories[0].created_at < newest.memories[0].updated_at);
+      auto none = ok(co_await s.async_get_recent_memories("nobody-" + u, 5, asio::use_awaitable));
+      CHECK(none.count == 0);
+      CHECK(none.memories.empty());
+    }, mode(coalesce));
+  }
+}
+
+TEST_CASE("get memories filters by category and keys, with a limit") {
+  for (bool coalesce : {true, false}) {
+    CAPTURE(coalesce);
+    test::with_store([](pg::connection_pool&, store::memory_store& s) -> asio::awaitable<void> {
+      const std::string u = std::string("filter-") + (s.options().coalesce ? "on" : "off");
+      auto facts = items(u, 3, "f", "FACT");
+      auto goals = items(u, 2, "g", "GOAL");
+      ok(co_await s.async_save_memories(facts, asio::use_awaitable));
+      ok(co_await s.async_save_memories(goals, asio::use_awaitable));
+      store::memory_filter filter2{};
+
+      auto all = ok(co_await s.async_get_memories(u, std::move(filter2), asio::use_awaitable));
+      CHECK(all.size() == 5);
+      store::memory_filter filter3{std::string("GOAL"), std::nullopt, 10};
+
+      auto only_goals = ok(co_await s.async_get_memories(u, std::move(filter3), asio::use_awaitable));
+      CHECK(only_goals.size() == 2);
+      for (const auto& m : only_goals) CHECK(m.category == "GOAL");
+      store::memory_filter filter4{std::nullopt, std::nullopt, 2};
+
+      auto limited = ok(co_await s.async_get_memories(u, std::move(filter4), asio::use_awaitable));
+      CHECK(limited.size() == 2);
+      store::memory_filter filter5{std::string("FACT"), strings("k0", "k2", "zz"), 10};
+
+      auto by_key = ok(co_await s.async_get_memories(u, std::move(filter5), asio::use_awaitable));
+      CHECK(by_key.size() == 2);
+    }, mode(coalesce));
+  }
+}
+
+TEST_CASE("deletes count what they removed, optionally within a category") {
+  for (bool coalesce : {true, false}) {
+    CAPTURE(coalesce);
+    test::with_store([](pg::connection_pool&, store::memory_store& s) -> asio::awaitable<void> {
+      const std::string u = std::string("deleter-") + (s.options().coalesce ? "on" : "off");
+      auto facts = items(u, 3, "f", "FACT");
+      auto goals = items(u, 3, "g", "GOAL");
+      ok(co_await s.async_save_memories(facts, asio::use_awaitable));
+      ok(co_await s.async_save_memories(goals, asio::use_awaitable));
+      CHECK(ok(co_await s.async_delete_memories(u, strings("k0"), std::string("GOAL"), asio::use_awaitable)) == 1);
+      CHECK(ok(co_await s.async_delete_memories(u, strings("k1", "missing"), std::nullopt, asio::use_awaitable)) == 2);
+      auto left = ok(co_await s.async_get_recent_memories(u, 10, asio::use_awaitable));
+      CHECK(left.count == 3);
+    }, mode(coalesce));
+  }
+}
+
+TEST_CASE("search returns the top memories of each category in one statement") {
+  for (bool coalesce : {true, false}) {
+    CAPTURE(coalesce);
+    test::with_store([](pg::connection_pool&, store::memory_store& s) -> asio::awaitable<void> {
+      const std::string u = std::string("searcher-") + (s.options().coalesce ? "on" : "off");
+      auto facts = items(u, 4, "f", "FACT");
+      auto goals = items(u, 1, "g", "GOAL");
+      ok(co_await s.async_save_memories(facts, asio::use_awaitable));
+      ok(co_await s.async_save_memories(goals, asio::use_awaitable));
+      const auto before = s.stats().queries;
+      auto found = ok(co_await s.async_search(u, strings("FACT", "GOAL", "INTEREST"), 2, asio::use_awaitable));
+      CHECK(s.stats().queries - before == (s.options().coalesce ? 1u : 3u));
+      CHECK(found["FACT"].size() == 2);
+      CHECK(found["FACT"][0].updated_at >= found["FACT"][1].updated_at);
+      CHECK(found["GOAL"].size() == 1);
+      CHECK(found["INTEREST"].empty());
+    }, mode(coalesce));
+  }
+}
+
+TEST_CASE("saves from many callers in one tick become one statement") {
+  test::with_store([](pg::connection_pool&, store::memory_store& s) -> asio::awaitable<void> {
+    const auto before = s.stats().queries;
+    int done = 0;
+    for (int c = 0; c < 20; ++c)
+      s.async_save_memories(items("tick-saver" + std::to_string(c), 3), [&](std::exception_ptr, result<std::int64_t> r) {
+        CHECK(r.value() == 3);
+        ++done;
+      });
+    while (done < 20) co_await test::sleep_for(std::chrono::milliseconds(5));
+    CHECK(s.stats().queries - before == 1);
+  });
+}
+
+TEST_CASE("a coalesced write that fails for one caller commits everyone else's (bisection)") {
+  test::with_store([](pg::connection_pool& pool, store::memory_store& s) -> asio::awaitable<void> {
+    co_await test::sql(pool, poison_fn);
+    co_await test::sql(pool, poison_on);
+    std::vector<result<std::int64_t>> got(8, result<std::int64_t>(std::int64_t{-1}));
+    int done = 0;
+    for (int c = 0; c < 8; ++c) {
+      auto batch = items("bisect" + std::to_string(c), 2);
+      if (c == 5) batch.push_back({"bisect5", "FACT", "poison", "x"});
+      s.async_save_memories(batch, [&, c](std::exception_ptr, result<std::int64_t> r) {
+        got[c] = std::move(r);
+        ++done;
+      });
+    }
+    while (done < 8) co_await test::sleep_for(std::chrono::milliseconds(5));
+    co_await test::sql(pool, poison_off);
+    for (int c = 0; c < 8; ++c) {
+      CAPTURE(c);
+      auto n = co_await test::sql(pool, count_user, pg::params("bisect" + std::to_string(c)));
+      if (c == 5) {
+        CHECK(got[c].error() == errc::server_error);
+        CHECK(got[c].message().find("poisoned key poison") != std::string::npos);
+        CHECK(n.get<std::int64_t>(0, 0) == 0);  // nothing of the failing caller was written
+      } else {
+        CHECK(got[c].value() == 2);
+        CHECK(n.get<std::int64_t>(0, 0) == 2);
+      }
+    }
+    CHECK(s.stats().retried_statements > 0);
+  });
+}
+
+TEST_CASE("prefetch of 64 users in one tick: at most 4 statements and 1 round trip") {
+  test::with_store([](pg::connection_pool& pool, store::memory_store& s) -> asio::awaitable<void> {
+    for (int u = 0; u < 64; u += 8) {
+      ok(co_await s.async_put_profile("pf" + std::to_string(u), "profile", asio::use_awaitable));
+      ok(co_await s.async_save_memories(items("pf" + std::to_string(u), 3), asio::use_awaitable));
+    }
+    co_await test::sleep_for(std::chrono::milliseconds(20));
+    co_await test::reset_statement_counts(pool);
+    const auto before = pool.stats();
+    const auto before_store = s.stats().queries;
+    std::vector<store::prefetch_result> got(64);
+    int done = 0;
+    for (int u = 0; u < 64; ++u)
+      s.async_prefetch("pf" + std::to_string(u), 20, [&, u](std::exception_ptr, result<store::prefetch_result> r) {
+        CHECK_MESSAGE(r.has_value(), r.message());
+        if (r) got[u] = *r;
+        ++done;
+      });
+    while (done < 64) co_await test::sleep_for(std::chrono::milliseconds(2));
+    const auto after = pool.stats();
+    const auto counted = co_await test::statements_counted(pool);
+    CHECK(counted <= 4);
+    CHECK(counted == static_cast<std::int64_t>(s.stats().queries - before_store));
+    CHECK(after.round_trips - before.round_trips == 1);
+    CHECK(got[8].profile == "profile");
+    CHECK(got[8].memory_count == 3);
+    CHECK(got[8].recent_memories.size() == 3);
+    CHECK(!got[9].profile);
+    CHECK(got[9].memory_count == 0);
+  });
+}
+
+TEST_CASE("queries equals what pg_stat_statements counted, in both modes") {
+  for (bool coalesce : {true, false}) {
+    CAPTURE(coalesce);
+    test::with_store([](pg::connection_pool& pool, store::memory_store& s) -> asio::awaitable<void> {
+      co_await test::reset_statement_counts(pool);
+      const auto before = s.stats();
+      const std::string u = std::string("counted-") + (s.options().coalesce ? "on" : "off");
+      ok(co_await s.async_save_memories(items(u, 4), asio::use_awaitable));
+      ok(co_await s.async_put_profile(u, "p", asio::use_awaitable));
+      ok(co_await s.async_put_onboarding(u, nlohmann::json::object(), asio::use_awaitable));
+      ok(co_await s.async_prefetch(u, 10, asio::use_awaitable));
+      ok(co_await s.async_get_profiles(strings(u, "x", "y"), asio::use_awaitable));
+      ok(co_await s.async_search(u, strings("FACT", "GOAL"), 3, asio::use_awaitable));
+      ok(co_await s.async_delete_memories(u, strings("k0", "k1"), std::nullopt, asio::use_awaitable));
+      const auto after = s.stats();
+      const auto counted = co_await test::statements_counted(pool);
+      CHECK(counted == static_cast<std::int64_t>(after.queries - before.queries));
+      // naive: 4 saves + 1 + 1 + prefetch 4 + 3 profiles + 2 categories + 2 deletes = 17
+      CHECK(after.naive_queries - before.naive_queries == 17);
+      CHECK(after.total_operations - before.total_operations == 7);
+      if (!s.options().coalesce) CHECK(after.queries - before.queries == 17);
+      else CHECK(after.queries - before.queries < 17);
+    }, mode(coalesce));
+  }
+}
+
+TEST_CASE("invalid input is refused with the field named, and nothing is written") {
+  test::with_store([](pg::connection_pool& pool, store::memory_store& s) -> asio::awaitable<void> {
+    auto batch = items("refused", 3);
+    batch[1].key = std::string(257, 'k');
+    auto r = co_await s.async_save_memories(batch, asio::use_awaitable);
+    CHECK(r.error() == errc::invalid_argument);
+    CHECK(r.message() == "memories[1].key: must be 1 to 256 bytes (got 257)");
+    auto n = co_await test::sql(pool, count_user, pg::params(std::string("refused")));
+    CHECK(n.get<std::int64_t>(0, 0) == 0);
+    batch[1].key = "ok";
+    batch[2].value = std::string("nul\0here", 8);
+    r = co_await s.async_save_memories(batch, asio::use_awaitable);
+    CHECK(r.message() == "memories[2].value: contains a NUL byte at offset 3");
+    auto p = co_await s.async_prefetch("", 20, asio::use_awaitable);
+    CHECK(p.message() == "user_id: must be 1 to 256 bytes (got 0)");
+    p = co_await s.async_prefetch("u", 101, asio::use_awaitable);
+    CHECK(p.message() == "memory_limit: must be between 1 and 100 (got 101)");
+    auto big = co_await s.async_put_profile("u", std::string(64 * 1024 + 1, 'x'), asio::use_awaitable);
+    CHECK(big.message() == "profile: must be at most 65536 bytes (got 65537)");
+    auto bad_utf8 = co_await s.async_get_profiles(strings("ok", "bad\xff"), asio::use_awaitable);
+    CHECK(bad_utf8.message() == "ids[1]: is not valid UTF-8 (at byte offset 3)");
+  });
+}
+
+TEST_CASE("reads never see a value older than the last write acknowledged before they began") {
+  // Many readers and writers on few keys. Each write stores an increasing version; a
+  // reader notes the version acknowledged last before it starts, and must see at least it.
+  test::with_store([](pg::connection_pool&, store::memory_store& s) -> asio::awaitable<void> {
+    constexpr int users = 3, writers = 6, readers = 24, rounds = 40;
+    std::vector<int> acknowledged(users, 0);
+    std::vector<int> next_version(users, 0);
+    int violations = 0, reads = 0, running = writers + readers;
+    std::mt19937 rng(7);
+    auto ex = co_await asio::this_coro::executor;
+    for (int w = 0; w < writers; ++w)
+      asio::co_spawn(ex, [&, w]() -> asio::awaitable<void> {
+        for (int i = 0; i < rounds; ++i) {
+          const int u = (w + i) % users;
+          const int version = ++next_version[u];
+          auto r = co_await s.async_put_profile("ryw" + std::to_string(u), std::to_string(version), asio::use_awaitable);
+          if (r) acknowledged[u] = std::max(acknowledged[u], version);
+        }
+        --running;
+      }, asio::detached);
+    for (int r = 0; r < readers; ++r)
+      asio::co_spawn(ex, [&, r]() -> asio::awaitable<void> {
+        for (int i = 0; i < rounds; ++i) {
+          const int u = static_cast<int>(rng() % users);
+          const int floor = acknowledged[u];
+          std::string user = "ryw" + std::to_string(u);
+          auto got = co_await s.async_prefetch(user, 5, asio::use_awaitable);
+          ++reads;
+          const int seen = got && got->profile ? std::stoi(*got->profile) : 0;
+          if (seen < floor) ++violations;
+        }
+        --running;
+        (void)r;
+      }, asio::detached);
+    while (running > 0) co_await test::sleep_for(std::chrono::milliseconds(10));
+    CHECK(reads == readers * rounds);
+    CHECK(violations == 0);
+  });
+}

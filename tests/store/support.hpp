@@ -1,0 +1,65 @@
+// Test support for the memory store: a pool, a migrated schema, a store, and helpers
+// that read PostgreSQL's own counters.
+#pragma once
+
+#include "../pg/support.hpp"
+
+#include "dataloader/store/memory_store.hpp"
+#include "dataloader/store/migrations.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace test {
+
+namespace store = dataloader::store;
+
+// Runs `f(pool, store)` with a migrated schema.
+template <class F>
+void with_store(F&& f, store::store_options options = {}, std::size_t pool_size = 2) {
+  run([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+    pg::connection_pool pool(ex, params(pool_size));
+    pool.start();
+    auto migrated = co_await store::migrate(pool);
+    if (!migrated) throw std::runtime_error("migrate: " + migrated.message());
+    dataloader::loader_registry registry;
+    store::memory_store s(pool, options, &registry);
+    co_await f(pool, s);
+    pool.close();
+  });
+}
+
+// Unwraps a store result, failing the test with its message when it is an error.
+template <class T>
+T ok(dataloader::result<T> r) {
+  if (!r) throw std::runtime_error("store error: " + r.message());
+  return std::move(*r);
+}
+
+inline const pg::statement stat_reset{"test_stat_reset", "SELECT pg_stat_statements_reset()"};
+inline const pg::statement stat_calls{"test_stat_calls",
+    "SELECT coalesce(sum(calls), 0)::int8 FROM pg_stat_statements "
+    "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND query NOT ILIKE '%pg_stat_statements%'"};
+
+// Statement executions PostgreSQL recorded since the last reset.
+inline asio::awaitable<std::int64_t> statements_counted(pg::connection_pool& pool) {
+  dataloader::diagnostics d;
+  auto [ec, r] = co_await pool.async_query(stat_calls, {}, {}, d, asio::as_tuple(asio::use_awaitable));
+  if (ec) throw std::runtime_error(d.message());
+  co_return *r.get<std::int64_t>(0, 0);
+}
+inline asio::awaitable<void> reset_statement_counts(pg::connection_pool& pool) {
+  dataloader::diagnostics d;
+  auto [ec, r] = co_await pool.async_query(stat_reset, {}, {}, d, asio::as_tuple(asio::use_awaitable));
+  if (ec) throw std::runtime_error(d.message());
+}
+
+inline asio::awaitable<pg::result> sql(pg::connection_pool& pool, const pg::statement& st, pg::params p = {}) {
+  dataloader::diagnostics d;
+  auto [ec, r] = co_await pool.async_query(st, std::move(p), {}, d, asio::as_tuple(asio::use_awaitable));
+  if (ec) throw std::runtime_error(st.name + ": " + d.message());
+  co_return r;
+}
+
+}  // namespace test
