@@ -57,7 +57,8 @@ case "$cmd" in
       as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 start >/dev/null \
         || { tail -n 20 "$dir/server.log" >&2; exit 1; }
     fi
-    as_owner "$bindir/psql" -X -q -d "$(url)" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+    PGOPTIONS="-c client_min_messages=warning" as_owner "$bindir/psql" -X -q -d "$(url)" \
+      -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
     url
     ;;
   stop)

@@ -137,6 +137,9 @@ void connection::on_connected() {
   if (PQsetnonblocking(conn_, 1) != 0 || PQenterPipelineMode(conn_) != 1)
     return connect_failed(libpq_message(conn_, "could not enter pipeline mode"));
   cancel_.reset(PQgetCancel(conn_), [](PGcancel* c) { PQfreeCancel(c); });
+  // Server notices ("relation ... already exists, skipping") are not errors: keep them off
+  // the terminal.
+  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
   state_ = state::ready;
   failed_attempts_ = 0;
   backoff_ = pool_->config().retry_interval;

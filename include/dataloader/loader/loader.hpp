@@ -66,7 +66,9 @@ class loader {
   loader& operator=(loader&&) = delete;
 
   ~loader() {
-    if (core_) core_->run([core = core_] { core->shutdown(); });
+    if (!core_) return;
+    core_->unregister();
+    core_->run([core = core_] { core->shutdown(); });
   }
 
   executor_type get_executor() const noexcept { return core_->executor(); }

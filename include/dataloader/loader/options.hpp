@@ -21,7 +21,8 @@ enum class cache_mode {
 };
 
 struct loader_options {
-  // Name under which the loader reports its counters; requires registry.
+  // Name under which the loader reports its counters; requires registry, which must
+  // outlive the loader.
   std::string name;
   loader_registry* registry = nullptr;
 

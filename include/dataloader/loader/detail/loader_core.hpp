@@ -68,6 +68,10 @@ class loader_core final : public cancel_target<V>,
   const loader_options& options() const noexcept { return opts_; }
   const std::shared_ptr<loader_counters>& counters() const noexcept { return counters_; }
 
+  // Called by the public loader as it is destroyed, on its thread: the registry is only
+  // required to outlive the loader object, not batches that finish after it.
+  void unregister() noexcept { registration_.reset(); }
+
   bool running_here() const noexcept override { return probe_.running_here(); }
 
   // Runs `f` on the loader's executor: inline when already there, else queued in order.
@@ -144,7 +148,6 @@ class loader_core final : public cancel_target<V>,
   void shutdown() {
     shut_down_ = true;
     if (window_timer_) window_timer_->cancel();
-    registration_.reset();
     for (auto& e : storage_)
       while (waiter<V>* w = e->head) {
         unlink(*e, w);

@@ -1,0 +1,179 @@
+// dataloader-server: serve, migrate, seed-demo.
+#include "options.hpp"
+#include "seed.hpp"
+
+#include "dataloader/http/server.hpp"
+#include "dataloader/http/service.hpp"
+#include "dataloader/store/memory_store.hpp"
+#include "dataloader/store/migrations.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+namespace asio = boost::asio;
+using namespace dataloader;
+
+namespace {
+
+constexpr const char* version = "asio-dataloader 0.1.0";
+
+int fatal(const std::string& message, int status = 1) {
+  std::fprintf(stderr, "dataloader-server: %s\n", message.c_str());
+  return status;
+}
+
+pg::pool_params pool_params_of(const cli::options& o) {
+  pg::pool_params p;
+  p.conninfo = *o.database_url;
+  if (o.pool_size) p.size = o.pool_size;
+  return p;
+}
+
+// Runs `body(pool)` on a one-thread event loop; the exit status is what it returns.
+template <class Body>
+int with_pool(const cli::options& o, Body body) {
+  asio::io_context io(1);
+  pg::connection_pool pool(io.get_executor(), pool_params_of(o));
+  pool.start();
+  int status = 1;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    status = co_await body(pool);
+    pool.close();
+  }, [&](std::exception_ptr e) {
+    if (e) {
+      try { std::rethrow_exception(e); } catch (const std::exception& ex) { status = fatal(ex.what()); }
+    }
+  });
+  io.run();
+  return status;
+}
+
+int migrate(const cli::options& o) {
+  return with_pool(o, [](pg::connection_pool& pool) -> asio::awaitable<int> {
+    auto r = co_await store::migrate(pool);
+    if (!r) co_return fatal(r.message());
+    std::fprintf(stderr, "dataloader-server: schema up to date (%d migration(s) applied)\n", *r);
+    co_return 0;
+  });
+}
+
+int seed(const cli::options& o) {
+  return with_pool(o, [&o](pg::connection_pool& pool) -> asio::awaitable<int> {
+    auto m = co_await store::migrate(pool);
+    if (!m) co_return fatal(m.message());
+    const auto started = std::chrono::steady_clock::now();
+    auto r = co_await cli::seed_demo(pool, o.users, o.memories_per_user, [&](std::size_t done) {
+      std::fprintf(stderr, "\rseed-demo: %zu / %zu users", done, o.users);
+      std::fflush(stderr);
+    });
+    std::fprintf(stderr, "\n");
+    if (!r) co_return fatal("seed-demo: " + r.message());
+    std::fprintf(stderr, "seed-demo: %zu users with %zu memories each in %.1f s\n", o.users, o.memories_per_user,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    co_return 0;
+  });
+}
+
+int serve(const cli::options& o) {
+  error_code ec;
+  auto address = asio::ip::make_address(o.listen_host, ec);
+  if (ec) {
+    if (o.listen_host != "localhost") return fatal("--listen: '" + o.listen_host + "' is not an IP address", 2);
+    address = asio::ip::make_address("127.0.0.1");
+  }
+  if (!address.is_loopback() && !o.api_token)
+    return fatal("refusing to listen on " + o.listen_host + " without --api-token: only loopback addresses may be served unauthenticated", 2);
+
+  const std::size_t threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  loader_registry registry;  // outlives everything that reports to it
+  asio::io_context io(static_cast<int>(threads));
+  pg::connection_pool pool(io.get_executor(), pool_params_of(o));
+  pool.start();
+
+  // Migrations first: serving before the schema exists would only produce 500s.
+  std::optional<result<int>> migrated;
+  asio::co_spawn(io, store::migrate(pool), [&](std::exception_ptr, result<int> r) {
+    migrated = std::move(r);
+    io.stop();
+  });
+  io.run();
+  io.restart();
+  if (!migrated || !*migrated) return fatal("migrate: " + (migrated ? migrated->message() : std::string("interrupted")));
+
+  store::store_options so;
+  so.max_batch_size = o.max_batch_size;
+  so.batch_window = o.batch_window;
+  so.coalesce = o.coalesce;
+  store::memory_store store(pool, so, &registry);
+  http::service_config sc;
+  sc.api_token = o.api_token;
+  http::service svc(store, pool, registry, sc);
+  http::server_config hc;
+  hc.listen = asio::ip::tcp::endpoint(address, o.listen_port);
+  hc.max_inflight = o.max_inflight;
+  hc.access_log = o.access_log;
+  http::server srv(io, svc, hc);
+  std::string message;
+  if (srv.start(message)) return fatal(message);
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](error_code e, int sig) {
+    if (e) return;
+    std::fprintf(stderr, "dataloader-server: signal %d, draining requests in flight\n", sig);
+    srv.shutdown([&] {
+      pool.close();
+      io.stop();
+    });
+  });
+
+  const auto ep = srv.local_endpoint();
+  std::fprintf(stderr,
+               "dataloader-server %s listening on %s:%u (threads %zu, pool %zu, max batch %zu, batch window %lld us, "
+               "coalesce %s, max in-flight %zu, auth %s)\n",
+               version + 16, ep.address().to_string().c_str(), ep.port(), threads, pool.config().size, o.max_batch_size,
+               static_cast<long long>(o.batch_window.count()), o.coalesce ? "on" : "off", o.max_inflight,
+               o.api_token ? "bearer token" : "none (loopback only)");
+  std::vector<std::thread> workers;
+  for (std::size_t i = 1; i < threads; ++i) workers.emplace_back([&] { io.run(); });
+  io.run();
+  for (auto& t : workers) t.join();
+  std::fprintf(stderr, "dataloader-server: stopped\n");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto parsed = cli::parse(args, [](const char* name) -> const char* { return std::getenv(name); });
+  if (!parsed.opts) return fatal(parsed.error, 2);
+  const auto& o = *parsed.opts;
+  switch (o.cmd) {
+    case cli::command::help:
+      std::cout << cli::usage();
+      return 0;
+    case cli::command::version:
+      std::cout << version << '\n';
+      return 0;
+    default:
+      break;
+  }
+  if (!o.database_url) return fatal("no database: give --database-url URL or set DATABASE_URL", 2);
+  try {
+    switch (o.cmd) {
+      case cli::command::serve: return serve(o);
+      case cli::command::migrate: return migrate(o);
+      case cli::command::seed_demo: return seed(o);
+      default: return 2;
+    }
+  } catch (const std::exception& e) {
+    return fatal(e.what());
+  }
+}

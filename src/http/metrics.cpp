@@ -1,0 +1,158 @@
+// /stats (JSON, SPEC.md) and /metrics (Prometheus text exposition format 0.0.4): the same
+// figures, read from single-writer or relaxed atomic counters, so a scrape never blocks
+// the hot paths.
+#include "dataloader/http/service.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <sstream>
+
+namespace dataloader::http {
+
+using json = nlohmann::json;
+
+namespace {
+
+json histogram_json(const loader_stats& s) {
+  json h = json::object();
+  for (std::size_t i = 0; i < batch_histogram_buckets; ++i)
+    if (s.batch_size_histogram[i] > 0) h[std::to_string(batch_histogram_upper_bound(i))] = s.batch_size_histogram[i];
+  return h;
+}
+
+std::string le(double bound) {
+  if (bound >= 1e300) return "+Inf";
+  std::ostringstream o;
+  o << bound;
+  return o.str();
+}
+
+}  // namespace
+
+std::string service::stats_json() const {
+  const auto s = store_.stats();
+  const auto db = pool_.stats();
+  json loaders = json::object();
+  for (const auto& [name, l] : s.loaders)
+    loaders[name] = {{"loads", l.loads},           {"batches", l.batches},       {"keys", l.keys},
+                     {"cache_hits", l.cache_hits}, {"dedup_hits", l.dedup_hits}, {"errors", l.errors},
+                     {"cancelled", l.cancelled},   {"max_batch", l.max_batch},
+                     {"batch_size_histogram", histogram_json(l)}};
+  json rt = json::object();
+  for (std::size_t i = 0; i < db.round_trip_histogram.size(); ++i)
+    rt[i + 1 == db.round_trip_histogram.size() ? "+Inf" : std::to_string(pg::round_trip_bucket_bounds_us[i])] =
+        db.round_trip_histogram[i];
+  json statuses = json::object();
+  for (unsigned st = 100; st < 600; ++st)
+    if (auto n = counters_.responses(st)) statuses[std::to_string(st)] = n;
+  json latency = json::object();
+  for (std::size_t i = 0; i < latency_bucket_bounds_ms.size(); ++i) latency[le(latency_bucket_bounds_ms[i])] = counters_.bucket(i);
+  json out = {
+      {"total_operations", s.total_operations},
+      {"loads", s.loads},
+      {"queries", s.queries},
+      {"queries_saved", s.queries_saved()},
+      {"efficiency_gain", std::round(s.efficiency_gain() * 1000.0) / 1000.0},
+      {"batch_size", store_.options().max_batch_size},
+      {"coalesce", store_.options().coalesce},
+      {"loaders", loaders},
+      {"db", {{"pool_size", db.pool_size},
+              {"connected", db.connected},
+              {"in_use", db.in_use},
+              {"waiting", db.waiting},
+              {"reconnects", db.reconnects},
+              {"connect_failures", db.connect_failures},
+              {"errors", db.errors},
+              {"timeouts", db.timeouts},
+              {"retries", db.retries},
+              {"statements", db.statements},
+              {"prepares", db.prepares},
+              {"round_trips", db.round_trips},
+              {"round_trip_latency_us", rt}}},
+      {"http", {{"requests", counters_.requests()},
+                {"in_flight", counters_.in_flight()},
+                {"rejected_connections", counters_.rejected_connections()},
+                {"responses_by_status", statuses},
+                {"latency_ms", latency}}},
+  };
+  return out.dump();
+}
+
+std::string service::metrics_text() const {
+  const auto s = store_.stats();
+  const auto db = pool_.stats();
+  std::ostringstream o;
+  auto metric = [&](const char* name, const char* type, const char* help, auto value) {
+    o << "# HELP dataloader_" << name << ' ' << help << "\n# TYPE dataloader_" << name << ' ' << type << '\n'
+      << "dataloader_" << name << ' ' << value << '\n';
+  };
+  metric("total_operations_total", "counter", "Store operations served.", s.total_operations);
+  metric("loads_total", "counter", "Key lookups requested from the store's loaders.", s.loads);
+  metric("queries_total", "counter", "SQL statements the store sent.", s.queries);
+  metric("naive_queries_total", "counter", "Statements one query per lookup would have sent.", s.naive_queries);
+  metric("queries_saved", "gauge", "naive_queries_total minus queries_total.", s.queries_saved());
+  metric("efficiency_gain", "gauge", "queries_saved / queries_total.", s.efficiency_gain());
+  metric("batch_size", "gauge", "Configured maximum batch size.", store_.options().max_batch_size);
+
+  o << "# HELP dataloader_loader_loads_total Loads requested, per loader.\n# TYPE dataloader_loader_loads_total counter\n";
+  for (const auto& [name, l] : s.loaders) o << "dataloader_loader_loads_total{loader=\"" << name << "\"} " << l.loads << '\n';
+  o << "# HELP dataloader_loader_dedup_hits_total Loads folded or joined, per loader.\n# TYPE dataloader_loader_dedup_hits_total counter\n";
+  for (const auto& [name, l] : s.loaders) o << "dataloader_loader_dedup_hits_total{loader=\"" << name << "\"} " << l.dedup_hits << '\n';
+  o << "# HELP dataloader_loader_errors_total Keys that resolved to an error, per loader.\n# TYPE dataloader_loader_errors_total counter\n";
+  for (const auto& [name, l] : s.loaders) o << "dataloader_loader_errors_total{loader=\"" << name << "\"} " << l.errors << '\n';
+  o << "# HELP dataloader_loader_batch_size Keys per batch function call.\n# TYPE dataloader_loader_batch_size histogram\n";
+  for (const auto& [name, l] : s.loaders) {
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < batch_histogram_buckets; ++i) {
+      cumulative += l.batch_size_histogram[i];
+      o << "dataloader_loader_batch_size_bucket{loader=\"" << name << "\",le=\""
+        << (i + 1 == batch_histogram_buckets ? std::string("+Inf") : std::to_string(batch_histogram_upper_bound(i)))
+        << "\"} " << cumulative << '\n';
+    }
+    o << "dataloader_loader_batch_size_sum{loader=\"" << name << "\"} " << l.keys << '\n'
+      << "dataloader_loader_batch_size_count{loader=\"" << name << "\"} " << l.batches << '\n';
+  }
+
+  metric("db_pool_size", "gauge", "Configured connections.", db.pool_size);
+  metric("db_connected", "gauge", "Connections up.", db.connected);
+  metric("db_in_use", "gauge", "Connections with statements in flight or leased.", db.in_use);
+  metric("db_waiting", "gauge", "Requests waiting for a connection.", db.waiting);
+  metric("db_reconnects_total", "counter", "Connections re-established after a failure.", db.reconnects);
+  metric("db_errors_total", "counter", "Statement groups that failed.", db.errors);
+  metric("db_timeouts_total", "counter", "Statement groups cancelled at their deadline.", db.timeouts);
+  metric("db_statements_total", "counter", "Statements executed by the pool.", db.statements);
+  metric("db_round_trips_total", "counter", "Pipeline flushes.", db.round_trips);
+  o << "# HELP dataloader_db_round_trip_seconds Time from a flush to its last result.\n# TYPE dataloader_db_round_trip_seconds histogram\n";
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < db.round_trip_histogram.size(); ++i) {
+    cumulative += db.round_trip_histogram[i];
+    o << "dataloader_db_round_trip_seconds_bucket{le=\""
+      << (i + 1 == db.round_trip_histogram.size() ? std::string("+Inf") : le(static_cast<double>(pg::round_trip_bucket_bounds_us[i]) / 1e6))
+      << "\"} " << cumulative << '\n';
+  }
+  o << "dataloader_db_round_trip_seconds_sum " << static_cast<double>(db.round_trip_us_sum) / 1e6 << '\n'
+    << "dataloader_db_round_trip_seconds_count " << db.round_trips << '\n';
+
+  metric("http_requests_total", "counter", "HTTP requests handled.", counters_.requests());
+  metric("http_in_flight", "gauge", "HTTP requests being handled.", counters_.in_flight());
+  metric("http_rejected_connections_total", "counter", "Connections refused over the limit.", counters_.rejected_connections());
+  o << "# HELP dataloader_http_responses_total Responses by status.\n# TYPE dataloader_http_responses_total counter\n";
+  for (unsigned st = 100; st < 600; ++st)
+    if (auto n = counters_.responses(st)) o << "dataloader_http_responses_total{status=\"" << st << "\"} " << n << '\n';
+  o << "# HELP dataloader_http_request_duration_seconds Request latency.\n# TYPE dataloader_http_request_duration_seconds histogram\n";
+  cumulative = 0;
+  std::uint64_t count = 0;
+  for (std::size_t i = 0; i < latency_bucket_bounds_ms.size(); ++i) count += counters_.bucket(i);
+  for (std::size_t i = 0; i < latency_bucket_bounds_ms.size(); ++i) {
+    cumulative += counters_.bucket(i);
+    o << "dataloader_http_request_duration_seconds_bucket{le=\""
+      << (latency_bucket_bounds_ms[i] >= 1e300 ? std::string("+Inf") : le(latency_bucket_bounds_ms[i] / 1000.0)) << "\"} "
+      << cumulative << '\n';
+  }
+  o << "dataloader_http_request_duration_seconds_sum " << counters_.latency_sum_ms() / 1000.0 << '\n'
+    << "dataloader_http_request_duration_seconds_count " << count << '\n';
+  return o.str();
+}
+
+}  // namespace dataloader::http

@@ -1,0 +1,174 @@
+#include "dataloader/http/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+
+#include <cstdio>
+#include <optional>
+
+namespace dataloader::http {
+
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+struct server::state : std::enable_shared_from_this<server::state> {
+  state(asio::io_context& io, service& svc, server_config cfg)
+      : io(io), svc(svc), config(cfg), acceptor(asio::make_strand(io)) {}
+
+  asio::io_context& io;
+  service& svc;
+  server_config config;
+  tcp::acceptor acceptor;
+  std::atomic<std::size_t> connections{0};
+  std::atomic<std::size_t> in_flight{0};
+  std::atomic<bool> draining{false};
+
+  asio::awaitable<void> accept_loop() {
+    auto self = shared_from_this();
+    for (;;) {
+      auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(io), asio::as_tuple(asio::use_awaitable));
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      if (ec) continue;  // e.g. the client went away, or too many open files: keep serving the others
+      if (connections.load() >= config.max_connections) {
+        svc.counters().reject_connection();
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        continue;
+      }
+      ++connections;
+      auto ex = socket.get_executor();
+      asio::co_spawn(ex, session(std::move(socket)), [self](std::exception_ptr) { --self->connections; });
+    }
+  }
+
+  asio::awaitable<void> write(beast::tcp_stream& stream, response& res) {
+    stream.expires_after(config.body_timeout);
+    co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+  }
+
+  asio::awaitable<void> session(tcp::socket socket) {
+    auto self = shared_from_this();
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    bool first = true;
+    for (;;) {
+      bhttp::request_parser<bhttp::string_body> parser;
+      parser.header_limit(16 * 1024);
+      parser.body_limit(svc.config().max_body_bytes);
+      stream.expires_after(first ? config.header_timeout : config.idle_timeout);
+      first = false;
+      auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+      if (ec) {  // closed, timed out, or garbage: nothing more to say on this connection
+        if (ec == bhttp::error::header_limit) {
+          auto res = service::error(431, "too_large", "request header too large", 11, false);
+          co_await write(stream, res);
+        } else if (ec == bhttp::error::body_limit) {  // Content-Length over the limit: refused unread
+          auto res = service::error(413, "too_large", "body exceeds the limit of " +
+                                    std::to_string(svc.config().max_body_bytes) + " bytes", 11, false);
+          svc.counters().record(413, {});
+          co_await write(stream, res);
+        } else if (ec != bhttp::error::end_of_stream && ec != beast::error::timeout &&
+                   ec != asio::error::connection_reset && ec != asio::error::eof) {
+          auto res = service::error(400, "invalid_argument", "malformed HTTP request: " + ec.message(), 11, false);
+          co_await write(stream, res);
+        }
+        break;
+      }
+      stream.expires_after(config.body_timeout);
+      auto [ec2, n2] = co_await bhttp::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+      if (ec2) {
+        if (ec2 == bhttp::error::body_limit) {
+          auto res = service::error(413, "too_large", "body exceeds the limit of " + std::to_string(svc.config().max_body_bytes) + " bytes",
+                                    parser.get().version(), false);
+          svc.counters().record(413, {});
+          co_await write(stream, res);
+        }
+        break;
+      }
+      stream.expires_never();  // the handler bounds its own time (statement deadlines)
+      auto req = parser.release();
+      const auto method = std::string(req.method_string());
+      const auto target = std::string(req.target());
+      const auto started = std::chrono::steady_clock::now();
+      response res;
+      if (in_flight.fetch_add(1) >= config.max_inflight) {
+        in_flight.fetch_sub(1);
+        res = service::error(503, "unavailable", "too many requests in flight; retry shortly", req.version(), req.keep_alive());
+        svc.counters().record(503, {});
+      } else {
+        res = co_await svc.handle(std::move(req));
+        in_flight.fetch_sub(1);
+      }
+      if (draining.load()) res.keep_alive(false);
+      co_await write(stream, res);
+      if (config.access_log)
+        std::fprintf(stderr, "%s %s %u %.2f ms\n", method.c_str(), target.c_str(), res.result_int(),
+                     std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
+      if (!res.keep_alive()) break;
+    }
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+};
+
+server::server(asio::io_context& io, service& svc, server_config config)
+    : state_(std::make_shared<state>(io, svc, config)) {}
+
+server::~server() = default;
+
+error_code server::start(std::string& message) {
+  auto& a = state_->acceptor;
+  error_code ec;
+  auto fail = [&](const char* what) {
+    message = std::string(what) + " " + state_->config.listen.address().to_string() + ":" +
+              std::to_string(state_->config.listen.port()) + ": " + ec.message();
+    return ec;
+  };
+  a.open(state_->config.listen.protocol(), ec);
+  if (ec) return fail("cannot open a socket for");
+  a.set_option(tcp::acceptor::reuse_address(true), ec);
+  a.bind(state_->config.listen, ec);
+  if (ec) return fail("cannot listen on");
+  a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return fail("cannot listen on");
+  asio::co_spawn(a.get_executor(), state_->accept_loop(), asio::detached);
+  return {};
+}
+
+tcp::endpoint server::local_endpoint() const {
+  error_code ec;
+  return state_->acceptor.local_endpoint(ec);
+}
+
+void server::shutdown(std::function<void()> drained) {
+  auto s = state_;
+  asio::dispatch(s->acceptor.get_executor(), [s, drained = std::move(drained)]() mutable {
+    s->draining = true;
+    error_code ignored;
+    s->acceptor.close(ignored);
+    // Poll until the requests in flight are answered, or the drain time is up.
+    auto timer = std::make_shared<asio::steady_timer>(s->acceptor.get_executor());
+    const auto deadline = std::chrono::steady_clock::now() + s->config.drain_timeout;
+    auto check = std::make_shared<std::function<void()>>();
+    *check = [s, timer, deadline, drained = std::move(drained), check]() mutable {
+      if (s->in_flight.load() == 0 || std::chrono::steady_clock::now() >= deadline) {
+        auto done = std::move(drained);
+        *check = nullptr;  // break the self-reference
+        done();
+        return;
+      }
+      timer->expires_after(std::chrono::milliseconds(20));
+      timer->async_wait([check](error_code) {
+        if (*check) (*check)();
+      });
+    };
+    (*check)();
+  });
+}
+
+}  // namespace dataloader::http

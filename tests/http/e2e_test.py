@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""End-to-end tests: the built dataloader-server, the test PostgreSQL, real HTTP.
+
+Run by CTest (label pg): e2e_test.py SERVER_BINARY ENV_FILE. Standard library only.
+"""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import unittest
+import urllib.parse
+
+SERVER = sys.argv.pop(1)
+ENV_FILE = sys.argv.pop(1)
+ENV = dict(line.strip().split("=", 1) for line in open(ENV_FILE) if "=" in line)
+URL = ENV["URL"]
+PG_DIR = ENV.get("DIR", "")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def psql(sql):
+    out = subprocess.run(["psql", "-X", "-q", "-t", "-A", "-d", URL, "-c", sql], check=True,
+                         capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+class Server:
+    def __init__(self, *extra, env=None):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [SERVER, "serve", "--database-url", URL, "--listen", f"127.0.0.1:{self.port}", "--threads", "2", *extra],
+            stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                if self.request("GET", "/healthz")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("server did not start")
+
+    def request(self, method, path, body=None, headers=None, raw_body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        data = raw_body if raw_body is not None else (json.dumps(body).encode() if body is not None else None)
+        conn.request(method, path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
+        res = conn.getresponse()
+        text = res.read().decode()
+        conn.close()
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            payload = text
+        return res.status, payload, dict(res.getheaders())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.proc.returncode
+
+
+def quote(s):
+    return urllib.parse.quote(s, safe="")
+
+
+class Routes(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server()
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.srv.stop() == 0
+
+    def test_health_and_readiness(self):
+        self.assertEqual(self.srv.request("GET", "/healthz")[0], 200)
+        self.assertEqual(self.srv.request("GET", "/readyz")[0], 200)
+
+    def test_profile_and_onboarding_round_trip_through_prefetch(self):
+        s = self.srv
+        self.assertEqual(s.request("PUT", "/v1/users/e2e-1/profile", {"profile": "hello"})[:2],
+                         (200, {"user_id": "e2e-1", "updated": True}))
+        self.assertEqual(s.request("PUT", "/v1/users/e2e-1/onboarding", {"state": {"step": 3}})[0], 200)
+        items = [{"user_id": "e2e-1", "category": "FACT", "key": f"k{i}", "value": f"v{i}"} for i in range(5)]
+        self.assertEqual(s.request("POST", "/v1/memories", {"memories": items})[:2], (200, {"saved": 5}))
+        status, body, _ = s.request("GET", "/v1/users/e2e-1/prefetch?memory_limit=2")
+        self.assertEqual(status, 200)
+        self.assertEqual(body["profile"], "hello")
+        self.assertEqual(body["onboarding"], {"step": 3})
+        self.assertEqual(body["memory_count"], 5)
+        self.assertEqual(len(body["recent_memories"]), 2)
+        m = body["recent_memories"][0]
+        self.assertEqual(set(m), {"user_id", "category", "key", "value", "created_at", "updated_at"})
+        self.assertTrue(m["updated_at"].endswith("Z"))
+        status, body, _ = s.request("GET", "/v1/users/nobody-e2e/prefetch")
+        self.assertEqual((status, body["profile"], body["onboarding"], body["memory_count"], body["recent_memories"]),
+                         (200, None, None, 0, []))
+
+    def test_profiles_lookup_by_ids_and_repeated_id(self):
+        s = self.srv
+        s.request("PUT", "/v1/users/e2e-p1/profile", {"profile": "one"})
+        self.assertEqual(s.request("GET", "/v1/profiles?ids=e2e-p1,e2e-none")[1],
+                         {"profiles": {"e2e-p1": "one", "e2e-none": None}})
+        self.assertEqual(s.request("GET", "/v1/profiles?id=e2e-p1&id=" + quote("a,b"))[1],
+                         {"profiles": {"e2e-p1": "one", "a,b": None}})
+
+    def test_memories_filters_delete_and_search(self):
+        s = self.srv
+        items = [{"user_id": "e2e-m", "category": c, "key": f"{c}{i}", "value": "x"} for c in ("FACT", "GOAL") for i in range(3)]
+        s.request("POST", "/v1/memories", {"memories": items})
+        self.assertEqual(len(s.request("GET", "/v1/users/e2e-m/memories?category=GOAL")[1]["memories"]), 3)
+        self.assertEqual(len(s.request("GET", "/v1/users/e2e-m/memories?keys=FACT0,GOAL1&limit=10")[1]["memories"]), 2)
+        self.assertEqual(len(s.request("GET", "/v1/users/e2e-m/memories?limit=1")[1]["memories"]), 1)
+        status, body, _ = s.request("POST", "/v1/users/e2e-m/memories/search", {"categories": ["FACT", "GOAL", "INTEREST"], "limit_per_category": 2})
+        self.assertEqual(status, 200)
+        self.assertEqual({k: len(v) for k, v in body["results"].items()}, {"FACT": 2, "GOAL": 2, "INTEREST": 0})
+        self.assertEqual(s.request("POST", "/v1/users/e2e-m/memories/delete", {"keys": ["FACT0", "GOAL0"], "category": "FACT"})[1], {"deleted": 1})
+        self.assertEqual(s.request("POST", "/v1/users/e2e-m/memories/delete", {"keys": ["GOAL0"]})[1], {"deleted": 1})
+
+    def test_last_entry_for_a_key_wins(self):
+        items = [{"user_id": "e2e-lw", "category": "FACT", "key": "k", "value": v} for v in ("first", "second", "last")]
+        self.assertEqual(self.srv.request("POST", "/v1/memories", {"memories": items})[1], {"saved": 1})
+        self.assertEqual(self.srv.request("GET", "/v1/users/e2e-lw/memories")[1]["memories"][0]["value"], "last")
+
+    def test_user_ids_needing_percent_encoding(self):
+        s = self.srv
+        for user in ("a/b", "with space", "100%", "ünïcödé ✓", "?&="):
+            path = "/v1/users/" + quote(user)
+            self.assertEqual(s.request("PUT", path + "/profile", {"profile": user})[0], 200, user)
+            status, body, _ = s.request("GET", path + "/prefetch")
+            self.assertEqual((status, body["user_id"], body["profile"]), (200, user, user))
+
+    def test_bad_input_is_400_naming_the_field(self):
+        s = self.srv
+        cases = [
+            ("PUT", "/v1/users/u/profile", None, b"{not json", "body"),
+            ("PUT", "/v1/users/u/profile", {"profile": 5}, None, "profile: must be a string"),
+            ("PUT", "/v1/users/u/profile", {}, None, "profile: missing"),
+            ("PUT", "/v1/users/u/onboarding", {"state": [1]}, None, "state: must be a JSON object"),
+            ("GET", "/v1/users/u/prefetch?memory_limit=101", None, None, "memory_limit"),
+            ("GET", "/v1/users/u/prefetch?memory_limit=abc", None, None, "memory_limit"),
+            ("GET", "/v1/users/" + "x" * 257 + "/prefetch", None, None, "user_id: must be 1 to 256 bytes"),
+            ("GET", "/v1/users/bad%FF/prefetch", None, None, "user_id: is not valid UTF-8"),
+            ("GET", "/v1/users/nul%00/prefetch", None, None, "user_id: contains a NUL byte"),
+            ("GET", "/v1/users/bad%zz/prefetch", None, None, "malformed percent-encoding"),
+            ("POST", "/v1/memories", {"memories": [{"user_id": "u", "category": "FACT", "key": "k"}]}, None, "memories[0].value: missing"),
+            ("POST", "/v1/users/u/memories/search", {"categories": ["FACT"], "limit_per_category": 0}, None, "limit_per_category"),
+            ("POST", "/v1/users/u/memories/delete", {"keys": "k"}, None, "keys: must be an array"),
+            ("PUT", "/v1/users/u/profile", None, b'{"profile": "\xff"}', "body"),
+        ]
+        for method, path, body, raw, expected in cases:
+            status, payload, _ = s.request(method, path, body, raw_body=raw)
+            self.assertEqual(status, 400, (path, payload))
+            self.assertEqual(payload["error"]["code"], "invalid_argument")
+            self.assertIn(expected, payload["error"]["message"], path)
+
+    def test_a_body_with_one_invalid_item_writes_nothing(self):
+        items = [{"user_id": "e2e-atomic", "category": "FACT", "key": f"k{i}", "value": "v"} for i in range(3)]
+        items[2]["key"] = "k" * 300
+        status, payload, _ = self.srv.request("POST", "/v1/memories", {"memories": items})
+        self.assertEqual(status, 400)
+        self.assertEqual(payload["error"]["message"], "memories[2].key: must be 1 to 256 bytes (got 300)")
+        self.assertEqual(psql("SELECT count(*) FROM memories WHERE user_id = 'e2e-atomic'"), "0")
+
+    def test_unknown_route_404_and_wrong_method_405(self):
+        self.assertEqual(self.srv.request("GET", "/v2/nothing")[0], 404)
+        status, payload, headers = self.srv.request("DELETE", "/v1/users/u/prefetch")
+        self.assertEqual((status, headers.get("Allow")), (405, "GET"))
+
+    def test_body_over_the_limit_is_413_before_it_is_read(self):
+        sock = socket.create_connection(("127.0.0.1", self.srv.port))
+        sock.sendall(b"POST /v1/memories HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 5242880\r\n\r\n")  # the body never comes
+        sock.settimeout(10)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+        sock.close()
+        self.assertTrue(data.startswith(b"HTTP/1.1 413"), data[:100])
+        self.assertIn(b'"too_large"', data)
+
+    def test_metrics_in_prometheus_format(self):
+        self.srv.request("GET", "/v1/users/e2e-metrics/prefetch")
+        status, text, headers = self.srv.request("GET", "/metrics")
+        self.assertEqual(status, 200)
+        self.assertIn("text/plain", headers["Content-Type"])
+        self.assertIn("# TYPE dataloader_queries_total counter", text)
+        self.assertIn('dataloader_loader_batch_size_bucket{loader="profiles",le="+Inf"}', text)
+        self.assertIn('dataloader_http_request_duration_seconds_bucket{le="0.001"}', text)
+
+
+class Operations(unittest.TestCase):
+    def test_auth_with_no_wrong_and_right_token(self):
+        srv = Server("--api-token", "s3cret")
+        try:
+            self.assertEqual(srv.request("GET", "/v1/profiles?ids=a")[0], 401)
+            self.assertEqual(srv.request("GET", "/v1/profiles?ids=a", headers={"Authorization": "Bearer wrong"})[0], 401)
+            self.assertEqual(srv.request("GET", "/v1/profiles?ids=a", headers={"Authorization": "Bearer s3cret"})[0], 200)
+            self.assertEqual(srv.request("GET", "/stats")[0], 401)
+            self.assertEqual(srv.request("GET", "/healthz")[0], 200)
+            self.assertEqual(srv.request("GET", "/readyz")[0], 200)
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
+    def test_refuses_a_public_address_without_a_token(self):
+        out = subprocess.run([SERVER, "serve", "--database-url", URL, "--listen", "0.0.0.0:0"], capture_output=True, text=True, timeout=20)
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("without --api-token", out.stderr)
+        self.assertEqual(len(out.stderr.strip().splitlines()), 1)
+
+    def test_bad_options_exit_2_with_one_line(self):
+        for args in (["serve", "--threads", "0"], ["serve", "--coalesce", "maybe"], ["serve", "--bogus", "1"], ["frobnicate"],
+                     ["seed-demo", "--database-url", URL]):
+            out = subprocess.run([SERVER, *args], capture_output=True, text=True, timeout=20)
+            self.assertEqual(out.returncode, 2, args)
+            self.assertEqual(len(out.stderr.strip().splitlines()), 1, out.stderr)
+        out = subprocess.run([SERVER, "serve", "--database-url", URL], capture_output=True, text=True, timeout=20,
+                             env={**os.environ, "DATALOADER_MAX_BATCH_SIZE": "zero"})
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("DATALOADER_MAX_BATCH_SIZE", out.stderr)
+
+    def test_sigterm_lets_a_slow_request_finish_and_exits_0(self):
+        srv = Server()
+        srv.request("PUT", "/v1/users/e2e-slow/profile", {"profile": "before"})
+        # Hold the row lock so that the next write waits on it.
+        locker = subprocess.Popen(["psql", "-X", "-q", "-d", URL, "-c",
+                                   "BEGIN; SELECT * FROM profiles WHERE user_id = 'e2e-slow' FOR UPDATE; SELECT pg_sleep(1.5); COMMIT;"],
+                                  stdout=subprocess.DEVNULL)
+        time.sleep(0.3)
+        result = {}
+        t = threading.Thread(target=lambda: result.update(r=srv.request("PUT", "/v1/users/e2e-slow/profile", {"profile": "after"})))
+        t.start()
+        time.sleep(0.3)
+        srv.proc.send_signal(signal.SIGTERM)
+        t.join(timeout=20)
+        locker.wait(timeout=20)
+        self.assertEqual(result["r"][0], 200)
+        self.assertEqual(srv.proc.wait(timeout=20), 0)
+        self.assertEqual(psql("SELECT profile FROM profiles WHERE user_id = 'e2e-slow'"), "after")
+
+    def test_max_inflight_answers_503_with_retry_after(self):
+        srv = Server("--max-inflight", "1")
+        try:
+            srv.request("PUT", "/v1/users/e2e-busy/profile", {"profile": "x"})
+            locker = subprocess.Popen(["psql", "-X", "-q", "-d", URL, "-c",
+                                       "BEGIN; SELECT * FROM profiles WHERE user_id = 'e2e-busy' FOR UPDATE; SELECT pg_sleep(1); COMMIT;"],
+                                      stdout=subprocess.DEVNULL)
+            time.sleep(0.3)
+            t = threading.Thread(target=lambda: srv.request("PUT", "/v1/users/e2e-busy/profile", {"profile": "y"}))
+            t.start()
+            time.sleep(0.3)
+            status, payload, headers = srv.request("GET", "/v1/profiles?ids=a")
+            self.assertEqual((status, payload["error"]["code"]), (503, "unavailable"))
+            self.assertEqual(headers.get("Retry-After"), "1")
+            t.join(timeout=20)
+            locker.wait(timeout=20)
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
+    def test_concurrent_prefetches_send_far_fewer_statements_than_4_per_request(self):
+        srv = Server()
+        try:
+            for u in range(64):
+                srv.request("PUT", f"/v1/users/e2e-c{u}/profile", {"profile": str(u)})
+            before = srv.request("GET", "/stats")[1]["queries"]
+            psql("SELECT pg_stat_statements_reset()")
+            # 64 connections open first, then every request written at once.
+            socks = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(64)]
+            for u, sock in enumerate(socks):
+                sock.sendall(f"GET /v1/users/e2e-c{u}/prefetch HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            statuses = []
+            for sock in socks:
+                data = b""
+                while chunk := sock.recv(65536):
+                    data += chunk
+                statuses.append(int(data.split(b" ", 2)[1]))
+                sock.close()
+            self.assertEqual(statuses, [200] * 64)
+            queries = srv.request("GET", "/stats")[1]["queries"] - before
+            counted = int(psql("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query NOT ILIKE '%pg_stat_statements%' "
+                               "AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"))
+            self.assertEqual(counted, queries)
+            print(f"\n64 concurrent prefetches: {queries} statements (naive: 256)", file=sys.stderr)
+            self.assertLess(queries, 2 * 64, f"{queries} statements for 64 prefetches")  # naive: 4 * 64
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
+    @unittest.skipUnless(PG_DIR, "needs the test fixture's own PostgreSQL (not TEST_DATABASE_URL)")
+    def test_postgresql_down_gives_503_then_recovers_without_a_restart(self):
+        srv = Server()
+        ctl = os.path.join(ROOT, "scripts", "pg-server.sh")
+        try:
+            self.assertEqual(srv.request("GET", "/v1/users/e2e-down/prefetch")[0], 200)
+            subprocess.run([ctl, "stop", PG_DIR], check=True)
+            time.sleep(0.3)
+            started = time.time()
+            status, payload, headers = srv.request("GET", "/v1/users/e2e-down/prefetch")
+            self.assertEqual((status, payload["error"]["code"]), (503, "unavailable"))
+            self.assertEqual(headers.get("Retry-After"), "1")
+            self.assertLess(time.time() - started, 3)
+            self.assertEqual(srv.request("GET", "/readyz")[0], 503)
+            self.assertEqual(srv.request("GET", "/healthz")[0], 200)
+            subprocess.run([ctl, "start", PG_DIR], check=True, stdout=subprocess.DEVNULL)
+            deadline = time.time() + 10
+            while time.time() < deadline and srv.request("GET", "/v1/users/e2e-down/prefetch")[0] != 200:
+                time.sleep(0.2)
+            self.assertEqual(srv.request("GET", "/v1/users/e2e-down/prefetch")[0], 200)
+            self.assertEqual(srv.request("GET", "/readyz")[0], 200)
+        finally:
+            subprocess.run([ctl, "start", PG_DIR], stdout=subprocess.DEVNULL)
+            self.assertEqual(srv.stop(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
