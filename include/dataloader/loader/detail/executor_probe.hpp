@@ -12,6 +12,8 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <optional>
+
 namespace dataloader::detail {
 
 class executor_probe {
@@ -28,6 +30,10 @@ class executor_probe {
 
   bool running_here() const noexcept { return fn_ != nullptr && fn_(target_); }
 
+  // For a strand, the executor it runs on; empty otherwise. Posting there first lets a
+  // dispatch wait for the whole event loop's current round, not only the strand's queue.
+  const std::optional<boost::asio::any_io_executor>& inner() const noexcept { return inner_; }
+
  private:
   template <class Executor>
   bool try_type(const boost::asio::any_io_executor& ex) noexcept {
@@ -37,11 +43,14 @@ class executor_probe {
     fn_ = [](const void* t) noexcept {
       return static_cast<const Executor*>(t)->running_in_this_thread();
     };
+    if constexpr (requires { target->get_inner_executor(); })
+      inner_.emplace(target->get_inner_executor());
     return true;
   }
 
   bool (*fn_)(const void*) noexcept = nullptr;
   const void* target_ = nullptr;
+  std::optional<boost::asio::any_io_executor> inner_;
 };
 
 }  // namespace dataloader::detail

@@ -249,10 +249,16 @@ class loader_core final : public cancel_target<V>,
     }
     if (dispatch_posted_) return;
     dispatch_posted_ = true;
-    asio::post(ex_, [self = this->shared_from_this()] {
+    auto job = [self = this->shared_from_this()] {
       self->dispatch_posted_ = false;
       self->dispatch();
-    });
+    };
+    // On a strand, go round the underlying event loop first: handlers already queued there
+    // (other connections' requests, say) get to add their keys before the batch leaves.
+    if (const auto& inner = probe_.inner())
+      asio::post(*inner, [ex = ex_, job = std::move(job)]() mutable { asio::post(ex, std::move(job)); });
+    else
+      asio::post(ex_, std::move(job));
   }
 
   void dispatch() {
