@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Markdown tables from a results JSON; with --readme, replaces the README's benchmark
+section (between <!-- bench:start --> and <!-- bench:end -->)."""
+import json, os, sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def report(r):
+    m = r["machine"]
+    out = [f'Measured {m["date"]} on {m["cores"]} cores ({m["cpu"]}), PostgreSQL {m["postgresql"]} on the same '
+           f'machine (private server, durability off), load from `{m["wrk"].split(" [")[0]}` on the same cores. '
+           f'Reproduce with `python3 bench/run.py`; every figure is in `bench/results/`.', ""]
+    out += ["### HTTP: `GET /v1/users/{random user}/prefetch`, 100,000 seeded users", "",
+            "| connections | coalesce | requests/s | p50 ms | p99 ms | statements/request | round trips/request | server CPU µs/request |",
+            "|---|---|---|---|---|---|---|---|"]
+    rows = sorted(r["http_prefetch"], key=lambda x: (x["connections"], x["coalesce"] != "on"))
+    for x in rows:
+        out.append(f'| {x["connections"]} | {x["coalesce"]} | {x["requests_per_s"]:,.0f} | {x["p50_ms"]:.2f} | {x["p99_ms"]:.2f} | '
+                   f'{x["statements_per_request"]:.3f} | {x["round_trips_per_request"]:.3f} | {x["server_cpu_us_per_request"]:.0f} |')
+    by = {(x["connections"], x["coalesce"]): x for x in r["http_prefetch"]}
+    ratios = [f'{c}: {by[(c, "on")]["requests_per_s"] / by[(c, "off")]["requests_per_s"]:.2f}x'
+              for c in sorted({x["connections"] for x in rows}) if (c, "on") in by and (c, "off") in by]
+    out += ["", "Throughput, coalesce on / off, by connections: " + ", ".join(ratios) + ".", ""]
+    out += ["![throughput](docs/http-throughput.svg) ![p99](docs/http-p99.svg) ![statements](docs/statements-per-request.svg)", ""]
+    out += ["### HTTP: `POST /v1/memories`, 1–10 items per request", "",
+            "| connections | coalesce | requests/s | p99 ms | statements/request |", "|---|---|---|---|---|"]
+    for x in r["http_save"]:
+        out.append(f'| {x["connections"]} | {x["coalesce"]} | {x["requests_per_s"]:,.0f} | {x["p99_ms"]:.2f} | {x["statements_per_request"]:.3f} |')
+    if r.get("batch_settings"):
+        out += ["", "### Batch settings, prefetch at 64 connections", "",
+                "| settings | requests/s | p99 ms | statements/request |", "|---|---|---|---|"]
+        for x in r["batch_settings"]:
+            out.append(f'| `{x["settings"]}` | {x["requests_per_s"]:,.0f} | {x["p99_ms"]:.2f} | {x["statements_per_request"]:.3f} |')
+    s = r["saves"]
+    out += ["", f'### Saving {s["records"]:,} memories (median of {s["repeats"]})', "",
+            "| strategy | ms | vs one per record |", "|---|---|---|"]
+    for n in ("one_per_record", "chunks_of_100", "pipelined_chunks", "single_statement", "coalesced"):
+        out.append(f'| {n.replace("_", " ")} | {s[n + "_ms"]:.1f} | {s["one_per_record_ms"] / s[n + "_ms"]:.1f}x |')
+    out += ["", "![save strategies](docs/save-strategies.svg)", "", "### Prefetch of N users in one tick, naive (coalesce off) vs batched", "",
+            "| users | naive statements | batched statements | saved | naive ms | batched ms |", "|---|---|---|---|---|---|"]
+    for x in r["prefetch_naive_vs_batched"]:
+        saved = 1 - x["batched_statements"] / x["naive_statements"]
+        out.append(f'| {x["users"]} | {x["naive_statements"]} | {x["batched_statements"]} | {saved:.0%} | {x["naive_ms"]:.2f} | {x["batched_ms"]:.2f} |')
+    out += ["", "### PostgreSQL access patterns (N profile lookups)", "",
+            "| N | sequential ms | pipelined ms | one `= ANY` ms | raw libpq pipeline ms | sequential / ANY | pipelined / raw |", "|---|---|---|---|---|---|---|"]
+    for x in r["pg_access_patterns"]:
+        out.append(f'| {x["n"]} | {x["sequential_ms"]:.3f} | {x["pipelined_ms"]:.3f} | {x["any_ms"]:.3f} | {x["libpq_floor_ms"]:.3f} | '
+                   f'{x["sequential_ms"] / x["any_ms"]:.1f}x | {x["pipelined_ms"] / x["libpq_floor_ms"]:.2f}x |')
+    L = r["loader"]
+    out += ["", "### Loader core (cache off, trivial batch function)", "",
+            "| workload | ns/load | instructions/load | allocations/load | graphql/dataloader 2.2.3 ns |", "|---|---|---|---|---|"]
+    for c in (10, 100, 1000):
+        vg = (L.get("valgrind") or {}).get(str(c)) or (L.get("valgrind") or {}).get(c) or {}
+        js = (L.get("graphql_dataloader_ns_per_load") or {})
+        jsv = js.get(str(c)) or js.get(c)
+        out.append(f'| {c} coroutines | {L["ns_per_load"][f"BM_load_distinct/{c}"]:.1f} | {vg.get("instructions_per_load", 0):.0f} | '
+                   f'{vg.get("allocations_per_load", 0):.3f} | {"" if jsv is None else f"{jsv:.1f}"} |')
+    out.append(f'| load_many of 100 (per key) | {L["ns_per_load"]["BM_load_many_100"]:.1f} | | | |')
+    out.append(f'| cache hit | {L["ns_per_load"]["BM_cache_hit"]:.1f} | | | |')
+    out.append(f'| floor: bare `use_awaitable` op | {L["ns_per_load"]["BM_asio_awaitable_floor/100"]:.1f} | | | |')
+    return "\n".join(out) + "\n"
+
+
+def main():
+    r = json.load(open(sys.argv[1]))
+    text = report(r)
+    if "--readme" in sys.argv:
+        path = os.path.join(ROOT, "README.md")
+        readme = open(path).read()
+        start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+        if start in readme:
+            a = readme.index(start) + len(start)
+            b = readme.index(end)
+            readme = readme[:a] + "\n" + text + readme[b:]
+        else:
+            readme = readme.replace("## Layout", "## Benchmarks\n\n" + start + "\n" + text + end + "\n\n## Layout")
+        open(path, "w").write(readme)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

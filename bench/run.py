@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""The whole benchmark, side by side in one run on this machine:
+
+  python3 bench/run.py            full run (about 10 minutes): writes bench/results/<date>.json,
+                                  draws docs/*.svg and refreshes the README's table
+  python3 bench/run.py --quick    smoke mode (under a minute; run by the test suite)
+
+It builds a Release tree (build-release), starts a private PostgreSQL the same way the
+tests do, seeds it, runs the C++ benchmarks, then dataloader-server under wrk with
+coalescing on and off. Every comparison is measured in the same run; figures are medians.
+"""
+import argparse, datetime, json, os, platform, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench", "loader"))
+
+
+def sh(*cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def get_json(url):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def machine(url):
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+    return {"cores": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
+            "postgresql": sh("psql", "-X", "-t", "-A", "-d", url, "-c", "SHOW server_version").strip(),
+            "wrk": (subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.splitlines() or ["?"])[0].strip(),
+            "date": datetime.datetime.utcnow().isoformat(timespec="seconds") + "Z"}
+
+
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def parse_wrk(out):
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    def ms(p):
+        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)\b", out)
+        v, unit = float(m.group(1)), m.group(2)
+        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {"requests_per_s": rps, "p50_ms": ms(50), "p99_ms": ms(99), "requests": total,
+            "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": sum(map(int, errors.groups())) if errors else 0}
+
+
+class Server:
+    def __init__(self, binary, url, *args):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen([binary, "serve", "--database-url", url, "--listen", f"127.0.0.1:{self.port}", *args],
+                                     stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            try:
+                get_json(self.base + "/healthz")
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("server did not start")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+
+
+def http_load(binary, url, script, users, conns, seconds, server_args, pg_url):
+    srv = Server(binary, url, *server_args)
+    try:
+        # Warm-up: connections, prepared statements, caches.
+        subprocess.run(["wrk", "-t2", f"-c{conns}", "-d1s", "-s", script, srv.base], capture_output=True,
+                       env={**os.environ, "USERS": str(users)})
+        before, cpu0 = get_json(srv.base + "/stats"), cpu_seconds(srv.proc.pid)
+        sh("psql", "-X", "-q", "-d", pg_url, "-c", "SELECT pg_stat_statements_reset()")
+        out = sh("wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", script, srv.base,
+                 env={**os.environ, "USERS": str(users)})
+        cpu1, after = cpu_seconds(srv.proc.pid), get_json(srv.base + "/stats")
+        counted = int(sh("psql", "-X", "-t", "-A", "-d", pg_url, "-c",
+                         "SELECT coalesce(sum(calls),0) FROM pg_stat_statements WHERE query NOT ILIKE '%pg_stat_statements%'").strip())
+    finally:
+        srv.stop()
+    r = parse_wrk(out)
+    served = max(1, after["http"]["requests"] - before["http"]["requests"] - 1)
+    r.update({
+        "statements_per_request": (after["queries"] - before["queries"]) / served,
+        "pg_stat_statements_per_request": counted / served,
+        "round_trips_per_request": (after["db"]["round_trips"] - before["db"]["round_trips"]) / served,
+        "server_cpu_us_per_request": (cpu1 - cpu0) * 1e6 / served,
+        "naive_statements_per_request": (after.get("queries", 0) + after["queries_saved"] - before["queries"] - before["queries_saved"]) / served,
+    })
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out")
+    ap.add_argument("--no-readme", action="store_true")
+    ap.add_argument("--build", help="use this already-built tree (with benchmarks) instead of building build-release")
+    a = ap.parse_args()
+    quick = a.quick
+    build = a.build or os.path.join(ROOT, "build-release")
+    if not a.build:
+        subprocess.run(["cmake", "-S", ROOT, "-B", build, "-DCMAKE_BUILD_TYPE=Release", "-DDATALOADER_TESTS=OFF",
+                        "-DDATALOADER_BENCH=ON"], check=True, capture_output=True)
+        subprocess.run(["cmake", "--build", build, "-j", str(os.cpu_count())], check=True, capture_output=True)
+    server_bin = os.path.join(build, "dataloader-server")
+
+    pgdir = tempfile.mkdtemp(prefix="asio-dataloader-bench.")
+    url = sh(os.path.join(ROOT, "scripts", "pg-server.sh"), "start", pgdir, "--fast").strip()
+    results = {"quick": quick}
+    try:
+        results["machine"] = machine(url)
+        print("machine:", json.dumps(results["machine"]), flush=True)
+
+        import measure  # bench/loader/measure.py
+        loader_bin = os.path.join(build, "bench", "loader_bench")
+        gb = measure.google_benchmark(loader_bin, 2 if quick else 5)
+        results["loader"] = {"ns_per_load": gb}
+        if not quick:
+            results["loader"]["valgrind"] = {c: dict(zip(("instructions_per_load", "allocations_per_load"),
+                                                         measure.valgrind_per_load(loader_bin, c, 2000 // c if c < 1000 else 2, 6000 // c if c < 1000 else 6)))
+                                             for c in (10, 100, 1000)}
+            results["loader"]["graphql_dataloader_ns_per_load"] = measure.graphql_dataloader(5)
+        print("loader:", json.dumps(results["loader"]), flush=True)
+
+        extra = ["--quick"] if quick else []
+        results["pg_access_patterns"] = [json.loads(l) for l in sh(os.path.join(build, "bench", "pg_access_patterns"), url, *extra).splitlines()]
+        print("pg:", json.dumps(results["pg_access_patterns"]), flush=True)
+        lines = [json.loads(l) for l in sh(os.path.join(build, "bench", "store_save_strategies"), url, *extra).splitlines()]
+        results["saves"] = next(l for l in lines if l["kind"] == "saves")
+        results["prefetch_naive_vs_batched"] = [l for l in lines if l["kind"] == "prefetch"]
+        print("store:", json.dumps(lines), flush=True)
+
+        users = 2000 if quick else 100000
+        t0 = time.time()
+        subprocess.run([server_bin, "seed-demo", "--database-url", url, "--users", str(users)], check=True, capture_output=True)
+        results["seed_demo"] = {"users": users, "memories_per_user": 10, "seconds": round(time.time() - t0, 2)}
+        sh("psql", "-X", "-q", "-d", url, "-c", "VACUUM ANALYZE")
+
+        seconds = 1 if quick else 10
+        conns_list = [16] if quick else [1, 16, 64, 256]
+        prefetch = os.path.join(ROOT, "bench", "http", "prefetch.lua")
+        results["http_prefetch"] = []
+        for conns in conns_list:
+            for mode in ("on", "off"):
+                r = http_load(server_bin, url, prefetch, users, conns, seconds, ["--coalesce", mode], url)
+                r.update({"connections": conns, "coalesce": mode})
+                results["http_prefetch"].append(r)
+                print("prefetch:", json.dumps(r), flush=True)
+        results["http_save"] = []
+        save = os.path.join(ROOT, "bench", "http", "save.lua")
+        for mode in ("on", "off"):
+            r = http_load(server_bin, url, save, users, 16 if quick else 64, seconds, ["--coalesce", mode], url)
+            r.update({"connections": 16 if quick else 64, "coalesce": mode})
+            results["http_save"].append(r)
+            print("save:", json.dumps(r), flush=True)
+        results["batch_settings"] = []
+        if not quick:
+            for args in (["--max-batch-size", "10"], ["--max-batch-size", "100"], ["--max-batch-size", "1000"],
+                         ["--batch-window-us", "200"], ["--batch-window-us", "1000"]):
+                r = http_load(server_bin, url, prefetch, users, 64, seconds, args, url)
+                r.update({"connections": 64, "settings": " ".join(args)})
+                results["batch_settings"].append(r)
+                print("settings:", json.dumps(r), flush=True)
+    finally:
+        subprocess.run([os.path.join(ROOT, "scripts", "pg-server.sh"), "destroy", pgdir], capture_output=True)
+
+    out = a.out or os.path.join(ROOT, "bench", "results", ("quick-" if quick else "") + datetime.date.today().isoformat() + ".json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(results, f, indent=2)
+    print("wrote", out)
+    if not quick:
+        subprocess.run([sys.executable, os.path.join(ROOT, "bench", "plot.py"), out], check=True)
+        if not a.no_readme:
+            subprocess.run([sys.executable, os.path.join(ROOT, "bench", "report.py"), out, "--readme"], check=True)
+    else:
+        # The smoke run checks that every part produced its figures.
+        assert results["http_prefetch"] and all(r["requests"] > 0 for r in results["http_prefetch"])
+        assert all(r["non_2xx"] == 0 for r in results["http_prefetch"] + results["http_save"])
+        print("quick benchmark: all parts ran")
+
+
+if __name__ == "__main__":
+    main()
