@@ -82,11 +82,12 @@ def http_load(binary, url, script, users, conns, seconds, server_args, pg_url):
     srv = Server(binary, url, *server_args)
     try:
         # Warm-up: connections, prepared statements, caches.
-        subprocess.run(["wrk", "-t2", f"-c{conns}", "-d1s", "-s", script, srv.base], capture_output=True,
+        threads = f"-t{min(2, conns)}"  # wrk wants at least one connection per thread
+        subprocess.run(["wrk", threads, f"-c{conns}", "-d1s", "-s", script, srv.base], capture_output=True,
                        env={**os.environ, "USERS": str(users)})
         before, cpu0 = get_json(srv.base + "/stats"), cpu_seconds(srv.proc.pid)
         sh("psql", "-X", "-q", "-d", pg_url, "-c", "SELECT pg_stat_statements_reset()")
-        out = sh("wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", script, srv.base,
+        out = sh("wrk", threads, f"-c{conns}", f"-d{seconds}s", "--latency", "-s", script, srv.base,
                  env={**os.environ, "USERS": str(users)})
         cpu1, after = cpu_seconds(srv.proc.pid), get_json(srv.base + "/stats")
         counted = int(sh("psql", "-X", "-t", "-A", "-d", pg_url, "-c",

@@ -119,6 +119,14 @@ int serve(const cli::options& o) {
   hc.listen = asio::ip::tcp::endpoint(address, o.listen_port);
   hc.max_inflight = o.max_inflight;
   hc.access_log = o.access_log;
+  // Timeouts are tunable from the environment only (tests use short ones).
+  auto env_ms = [](const char* name, std::chrono::milliseconds fallback) {
+    const char* v = std::getenv(name);
+    return v && *v ? std::chrono::milliseconds(std::strtoll(v, nullptr, 10)) : fallback;
+  };
+  hc.header_timeout = env_ms("DATALOADER_HEADER_TIMEOUT_MS", hc.header_timeout);
+  hc.idle_timeout = env_ms("DATALOADER_IDLE_TIMEOUT_MS", hc.idle_timeout);
+  hc.body_timeout = env_ms("DATALOADER_BODY_TIMEOUT_MS", hc.body_timeout);
   http::server srv(io, svc, hc);
   std::string message;
   if (srv.start(message)) return fatal(message);

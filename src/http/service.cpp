@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <variant>
 
 namespace dataloader::http {
@@ -171,6 +172,9 @@ asio::awaitable<response> service::handle(request req) {
   }
   res.version(req.version());
   res.keep_alive(res.keep_alive() && req.keep_alive());
+  if (res.result_int() >= 500)  // one line per database or internal error
+    std::fprintf(stderr, "dataloader-server: %u on %s %s: %s\n", res.result_int(), std::string(req.method_string()).c_str(),
+                 std::string(req.target()).c_str(), res.body().c_str());
   counters_.end();
   counters_.record(res.result_int(), std::chrono::steady_clock::now() - started);
   co_return res;

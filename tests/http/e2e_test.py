@@ -219,6 +219,36 @@ class Operations(unittest.TestCase):
         finally:
             self.assertEqual(srv.stop(), 0)
 
+    def test_a_client_sending_a_byte_a_second_cannot_hold_a_connection(self):
+        srv = Server(env={"DATALOADER_HEADER_TIMEOUT_MS": "1000", "DATALOADER_IDLE_TIMEOUT_MS": "1000"})
+        try:
+            slow = socket.create_connection(("127.0.0.1", srv.port))
+            started = time.time()
+            closed = False
+            for ch in b"GET /healthz HTTP/1.1\r\nHost: x\r\n":
+                try:
+                    slow.sendall(bytes([ch]))
+                except OSError:
+                    closed = True
+                    break
+                slow.settimeout(0.25)
+                try:
+                    if slow.recv(1) == b"":
+                        closed = True
+                        break
+                except socket.timeout:
+                    pass
+            self.assertTrue(closed, "the slow client kept its connection")
+            self.assertLess(time.time() - started, 5)
+            slow.close()
+            idle = socket.create_connection(("127.0.0.1", srv.port))
+            idle.settimeout(5)
+            self.assertEqual(idle.recv(1), b"")  # an idle connection is closed after the idle timeout
+            idle.close()
+            self.assertEqual(srv.request("GET", "/healthz")[0], 200)  # others are served meanwhile
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
     def test_refuses_a_public_address_without_a_token(self):
         out = subprocess.run([SERVER, "serve", "--database-url", URL, "--listen", "0.0.0.0:0"], capture_output=True, text=True, timeout=20)
         self.assertEqual(out.returncode, 2)
