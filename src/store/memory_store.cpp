@@ -150,6 +150,26 @@ void store_impl::forget_user(const std::string& user_id) {
 namespace {
 
 using profile_results = std::vector<result<std::optional<std::string>>>;
+
+// Puts of several callers: one upsert, the last value per user wins (in user order, so
+// concurrent upserts lock rows alike).
+std::function<std::vector<pg::query>(std::span<const store_impl::put_request* const>)> last_wins_per_user(
+    const pg::statement& upsert) {
+  return [&upsert](std::span<const store_impl::put_request* const> rs) {
+    std::map<std::string_view, std::string_view> last;
+    for (const auto* r : rs) last[r->user_id] = r->value;
+    std::vector<std::string> users, values;
+    for (auto& [u, v] : last) {
+      users.emplace_back(u);
+      values.emplace_back(v);
+    }
+    return std::vector<pg::query>{{&upsert, pg::params(users, values)}};
+  };
+}
+
+std::vector<bool> all_true(std::span<const store_impl::put_request* const> rs, const std::vector<pg::result>&) {
+  return std::vector<bool>(rs.size(), true);
+}
 using onboarding_results = std::vector<result<std::optional<nlohmann::json>>>;
 
 }  // namespace
@@ -230,34 +250,8 @@ store_impl::store_impl(pg::connection_pool& p, store_options opts, loader_regist
               for (const auto* r : rs) out.push_back(static_cast<std::int64_t>(merge_last_wins({&r, 1}).size()));
               return out;
             }),
-      profile_puts(*this, "put_profile",
-                   [](std::span<const put_request* const> rs) {
-                     std::map<std::string_view, std::string_view> last;  // last wins per user
-                     for (const auto* r : rs) last[r->user_id] = r->value;
-                     std::vector<std::string> users, values;
-                     for (auto& [u, v] : last) {
-                       users.emplace_back(u);
-                       values.emplace_back(v);
-                     }
-                     return std::vector<pg::query>{{&sql::put_profiles, pg::params(users, values)}};
-                   },
-                   [](std::span<const put_request* const> rs, const std::vector<pg::result>&) {
-                     return std::vector<bool>(rs.size(), true);
-                   }),
-      onboarding_puts(*this, "put_onboarding",
-                      [](std::span<const put_request* const> rs) {
-                        std::map<std::string_view, std::string_view> last;
-                        for (const auto* r : rs) last[r->user_id] = r->value;
-                        std::vector<std::string> users, values;
-                        for (auto& [u, v] : last) {
-                          users.emplace_back(u);
-                          values.emplace_back(v);
-                        }
-                        return std::vector<pg::query>{{&sql::put_onboarding, pg::params(users, values)}};
-                      },
-                      [](std::span<const put_request* const> rs, const std::vector<pg::result>&) {
-                        return std::vector<bool>(rs.size(), true);
-                      }),
+      profile_puts(*this, "put_profile", last_wins_per_user(sql::put_profiles), all_true),
+      onboarding_puts(*this, "put_onboarding", last_wins_per_user(sql::put_onboarding), all_true),
       deletes(*this, "delete_memories",
               [this](std::span<const delete_request* const> rs) {
                 std::vector<std::string> users, categories, keys;
@@ -396,9 +390,15 @@ asio::awaitable<result<prefetch_result>> memory_store::prefetch(std::string user
   co_return out;
 }
 
-asio::awaitable<result<std::vector<std::optional<std::string>>>> memory_store::get_profiles(std::vector<std::string> ids) {
-  using T = std::vector<std::optional<std::string>>;
-  auto& s = *impl_;
+namespace {
+
+// Profiles and onboarding states are looked up the same way: validated ids, then one
+// statement per id (coalesce off) or the kind's loader.
+template <class V>
+asio::awaitable<result<std::vector<std::optional<V>>>> lookup_by_ids(detail::store_impl& s, std::vector<std::string> ids,
+                                                                     const pg::statement& naive,
+                                                                     loader<std::string, std::optional<V>>& by_id) {
+  using T = std::vector<std::optional<V>>;
   s.total_operations.add();
   for (std::size_t i = 0; i < ids.size(); ++i)
     if (auto p = detail::check_name("ids[" + std::to_string(i) + "]", ids[i]); !p.empty()) co_return invalid<T>(p);
@@ -406,13 +406,13 @@ asio::awaitable<result<std::vector<std::optional<std::string>>>> memory_store::g
   T out;
   if (!s.options.coalesce) {
     for (const auto& id : ids) {
-      auto o = co_await s.query(detail::sql::naive_profile, pg::params(id), true);
+      auto o = co_await s.query(naive, pg::params(id), true);
       if (o.ec) co_return detail::failure_of(o.ec, o.diag);
-      out.push_back(o.result.rows() ? o.result.get<std::string>(0, 0) : std::nullopt);
+      out.push_back(o.result.rows() ? o.result.template get<V>(0, 0) : std::nullopt);
     }
     co_return out;
   }
-  auto results = co_await s.profiles.load_many(std::move(ids));
+  auto results = co_await by_id.load_many(std::move(ids));
   for (auto& r : results) {
     if (!r) co_return r.get_failure();
     out.push_back(std::move(*r));
@@ -420,28 +420,14 @@ asio::awaitable<result<std::vector<std::optional<std::string>>>> memory_store::g
   co_return out;
 }
 
+}  // namespace
+
+asio::awaitable<result<std::vector<std::optional<std::string>>>> memory_store::get_profiles(std::vector<std::string> ids) {
+  return lookup_by_ids<std::string>(*impl_, std::move(ids), detail::sql::naive_profile, impl_->profiles);
+}
+
 asio::awaitable<result<std::vector<std::optional<nlohmann::json>>>> memory_store::get_onboarding(std::vector<std::string> ids) {
-  using T = std::vector<std::optional<nlohmann::json>>;
-  auto& s = *impl_;
-  s.total_operations.add();
-  for (std::size_t i = 0; i < ids.size(); ++i)
-    if (auto p = detail::check_name("ids[" + std::to_string(i) + "]", ids[i]); !p.empty()) co_return invalid<T>(p);
-  s.naive_queries.add(ids.size());
-  T out;
-  if (!s.options.coalesce) {
-    for (const auto& id : ids) {
-      auto o = co_await s.query(detail::sql::naive_onboarding, pg::params(id), true);
-      if (o.ec) co_return detail::failure_of(o.ec, o.diag);
-      out.push_back(o.result.rows() ? o.result.get<nlohmann::json>(0, 0) : std::nullopt);
-    }
-    co_return out;
-  }
-  auto results = co_await s.onboarding.load_many(std::move(ids));
-  for (auto& r : results) {
-    if (!r) co_return r.get_failure();
-    out.push_back(std::move(*r));
-  }
-  co_return out;
+  return lookup_by_ids<nlohmann::json>(*impl_, std::move(ids), detail::sql::naive_onboarding, impl_->onboarding);
 }
 
 asio::awaitable<result<recent_memories>> memory_store::get_recent_memories(std::string user_id, int limit) {
