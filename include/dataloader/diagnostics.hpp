@@ -2,6 +2,8 @@
 // database errors the server's SQLSTATE. Written by an operation before it completes.
 #pragma once
 
+#include "dataloader/error.hpp"
+
 #include <string>
 #include <utility>
 
@@ -33,5 +35,13 @@ class diagnostics {
   std::string message_;
   std::string sqlstate_;
 };
+
+// The readable text of an error: the diagnostic message (else the code's own), with the
+// server's SQLSTATE when there is one.
+inline std::string describe(const error_code& ec, const diagnostics& d) {
+  std::string text = d.message().empty() ? ec.message() : d.message();
+  if (!d.sqlstate().empty()) text += " (SQLSTATE " + d.sqlstate() + ")";
+  return text;
+}
 
 }  // namespace dataloader

@@ -52,7 +52,7 @@ asio::awaitable<result<std::size_t>> seed_demo(pg::connection_pool& pool, std::s
       group.push_back({&seed_memories, pg::params(lo, to, static_cast<std::int64_t>(memories_per_user), store::demo_categories())});
     diagnostics d;
     auto [ec, rs] = co_await pool.async_pipeline(std::move(group), o, d, asio::as_tuple(asio::use_awaitable));
-    if (ec) co_return failure{ec, d.message().empty() ? ec.message() : d.message()};
+    if (ec) co_return failure{ec, describe(ec, d)};
     progress(static_cast<std::size_t>(to));
   }
   co_return users;

@@ -209,7 +209,7 @@ asio::awaitable<response> service::route(const request& req) {
     pg::query_options o;
     o.timeout = std::chrono::milliseconds(1000);
     auto [ec, r] = co_await pool_.async_query(health_check, {}, o, d, asio::as_tuple(asio::use_awaitable));
-    if (ec) co_return fail({503, "unavailable", "database: " + (d.message().empty() ? ec.message() : d.message())});
+    if (ec) co_return fail({503, "unavailable", "database: " + describe(ec, d)});
     co_return ok({{"status", "ready"}});
   }
 

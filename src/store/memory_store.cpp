@@ -25,11 +25,7 @@ std::optional<memory> decode_memory(const pg::result& r, std::size_t row, std::s
   return memory{std::move(user_id), std::move(*category), std::move(*key), std::move(*value), *created, *updated};
 }
 
-failure failure_of(const error_code& ec, const diagnostics& d) {
-  std::string message = d.message().empty() ? ec.message() : d.message();
-  if (!d.sqlstate().empty()) message += " (SQLSTATE " + d.sqlstate() + ")";
-  return {ec, std::move(message)};
-}
+failure failure_of(const error_code& ec, const diagnostics& d) { return {ec, describe(ec, d)}; }
 
 namespace {
 
@@ -323,7 +319,7 @@ result<T> invalid(std::string message) {
 
 template <class T, class V>
 result<T> from_load(error_code ec, const diagnostics& d, V&& v) {
-  if (ec) return failure{ec, d.message().empty() ? ec.message() : d.message()};
+  if (ec) return detail::failure_of(ec, d);
   return T(std::forward<V>(v));
 }
 
@@ -366,7 +362,7 @@ asio::awaitable<result<prefetch_result>> memory_store::prefetch(std::string user
     std::optional<failure> error;
     diagnostics d1, d2, d3;
     void finish(error_code ec, const diagnostics& d) {
-      if (ec && !error) error = failure{ec, d.message().empty() ? ec.message() : d.message()};
+      if (ec && !error) error = detail::failure_of(ec, d);
       if (--pending == 0) done.cancel();
     }
   };

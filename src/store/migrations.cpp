@@ -46,9 +46,7 @@ const pg::statement applied_st{"migrate_applied", "SELECT version FROM schema_mi
 const pg::statement record_st{"migrate_record", "INSERT INTO schema_migrations (version, name) VALUES ($1::int4, $2::text)"};
 
 failure failure_of(error_code ec, const diagnostics& d, const std::string& what) {
-  std::string m = what + ": " + (d.message().empty() ? ec.message() : d.message());
-  if (!d.sqlstate().empty()) m += " (SQLSTATE " + d.sqlstate() + ")";
-  return {ec, m};
+  return {ec, what + ": " + describe(ec, d)};
 }
 
 }  // namespace
