@@ -38,21 +38,15 @@ connection::connection(pool_impl& pool)
 
 connection::~connection() { teardown(); }
 
-// A callback may complete a request whose handler destroys the pool; the pool must outlive
-// the callback. (A connection whose pool is gone was closed first, and its callbacks stop
-// at the generation check before getting here.)
-std::shared_ptr<pool_impl> connection::pin_pool() const { return pool_->shared_from_this(); }
+std::shared_ptr<pool_impl> connection::pin(pool_impl* pool) { return pool->shared_from_this(); }
+
+
 
 void connection::teardown() {
   ++generation_;
   connect_timer_.cancel();
   deadline_timer_.cancel();
-  if (socket_) {
-    boost::system::error_code ignored;
-    socket_->cancel(ignored);
-    socket_->release();  // the descriptor belongs to libpq
-    socket_.reset();
-  }
+  release_socket();
   socket_fd_ = -1;
   reading_ = writing_ = flush_posted_ = false;
   cancel_.reset();
@@ -75,11 +69,9 @@ void connection::connect() {
   if (PQstatus(conn_) == CONNECTION_BAD)
     return connect_failed(libpq_message(conn_, "invalid connection string"));
   connect_timer_.expires_after(pool_->config().connect_timeout);
-  connect_timer_.async_wait([self = shared_from_this(), gen = generation_](error_code ec) {
-    if (ec || gen != self->generation_) return;
-    auto pin = self->pin_pool();
-    self->on_connect_timeout();
-  });
+  connect_timer_.async_wait(guarded([this](error_code ec) {
+    if (!ec) on_connect_timeout();
+  }));
   sync_socket();
   // libpq: start as if PQconnectPoll had returned PGRES_POLLING_WRITING.
   wait_socket(true, &connection::poll_connect);
@@ -90,16 +82,21 @@ void connection::on_connect_timeout() {
                  " ms connecting to the database");
 }
 
+// Stops waiting on the socket and lets go of it without closing: the descriptor belongs
+// to libpq.
+void connection::release_socket() {
+  if (!socket_) return;
+  boost::system::error_code ignored;
+  socket_->cancel(ignored);
+  socket_->release();
+  socket_.reset();
+}
+
 // libpq may switch sockets while it tries the hosts of a connection string.
 void connection::sync_socket() {
   const int fd = PQsocket(conn_);
   if (fd == socket_fd_) return;
-  if (socket_) {
-    boost::system::error_code ignored;
-    socket_->cancel(ignored);
-    socket_->release();
-    socket_.reset();
-  }
+  release_socket();
   socket_fd_ = fd;
   if (fd >= 0) socket_.emplace(ex_, fd);
 }
@@ -108,12 +105,10 @@ void connection::wait_socket(bool for_write, void (connection::*next)()) {
   if (!socket_) return connect_failed("the connection has no socket");
   socket_->async_wait(for_write ? asio::posix::descriptor_base::wait_write
                                 : asio::posix::descriptor_base::wait_read,
-                      [self = shared_from_this(), gen = generation_, next](error_code ec) {
-                        if (gen != self->generation_) return;
-                        auto pin = self->pin_pool();
-                        if (ec) return self->lose("socket wait failed: " + ec.message());
-                        ((*self).*next)();
-                      });
+                      guarded([this, next](error_code ec) {
+                        if (ec) return lose("socket wait failed: " + ec.message());
+                        (this->*next)();
+                      }));
 }
 
 void connection::poll_connect() {
@@ -165,11 +160,9 @@ void connection::reconnect_later() {
   if (state_ == state::closed) return;
   retry_timer_.expires_after(backoff_);
   backoff_ = std::min(backoff_ * 2, pool_->config().max_retry_interval);
-  retry_timer_.async_wait([self = shared_from_this()](error_code ec) {
-    if (ec || self->state_ != state::broken) return;
-    auto pin = self->pin_pool();
-    self->connect();
-  });
+  retry_timer_.async_wait(guarded([this](error_code ec) {
+    if (!ec && state_ == state::broken) connect();
+  }));
 }
 
 void connection::submit(request_ptr r) {
@@ -181,12 +174,10 @@ void connection::submit(request_ptr r) {
 void connection::schedule_flush() {
   if (flush_posted_) return;
   flush_posted_ = true;
-  asio::post(ex_, [self = shared_from_this(), gen = generation_] {
-    if (gen != self->generation_) return;
-    auto pin = self->pin_pool();
-    self->flush_posted_ = false;
-    self->flush();
-  });
+  asio::post(ex_, guarded([this] {
+    flush_posted_ = false;
+    flush();
+  }));
 }
 
 void connection::flush() {
@@ -241,25 +232,21 @@ void connection::push_output() {
   if (rc == 0 || writing_) return;
   writing_ = true;
   socket_->async_wait(asio::posix::descriptor_base::wait_write,
-                      [self = shared_from_this(), gen = generation_](error_code ec) {
-                        if (gen != self->generation_) return;
-                        auto pin = self->pin_pool();
-                        self->writing_ = false;
-                        if (ec) return self->lose("socket wait failed: " + ec.message());
-                        self->push_output();
-                      });
+                      guarded([this](error_code ec) {
+                        writing_ = false;
+                        if (ec) return lose("socket wait failed: " + ec.message());
+                        push_output();
+                      }));
 }
 
 void connection::arm_read() {
   if (reading_ || !socket_) return;
   reading_ = true;
-  auto on_ready = [self = shared_from_this(), gen = generation_](error_code ec) {
-    if (gen != self->generation_) return;
-    auto pin = self->pin_pool();
-    self->reading_ = false;
-    if (ec) return self->lose("socket wait failed: " + ec.message());
-    self->on_readable();
-  };
+  auto on_ready = guarded([this](error_code ec) {
+    reading_ = false;
+    if (ec) return lose("socket wait failed: " + ec.message());
+    on_readable();
+  });
   if (readable_now(socket_fd_))
     asio::post(ex_, [on_ready]() mutable { on_ready(error_code{}); });
   else
@@ -349,13 +336,9 @@ void connection::arm_deadline() {
   request& head = *in_flight_.front();
   const auto grace = std::chrono::seconds(2);
   deadline_timer_.expires_at(head.cancel_sent ? head.deadline + grace : head.deadline);
-  deadline_timer_.async_wait([self = shared_from_this(), gen = generation_, target = &head](error_code ec) {
-    if (ec || gen != self->generation_ || self->in_flight_.empty() ||
-        self->in_flight_.front().get() != target)
-      return;
-    auto pin = self->pin_pool();
-    self->on_deadline();
-  });
+  deadline_timer_.async_wait(guarded([this, target = &head](error_code ec) {
+    if (!ec && !in_flight_.empty() && in_flight_.front().get() == target) on_deadline();
+  }));
 }
 
 void connection::on_deadline() {

@@ -14,6 +14,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <concepts>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -64,7 +65,24 @@ class connection : public std::enable_shared_from_this<connection> {
   void on_deadline();
   void lose(const std::string& message);
   void teardown();
-  std::shared_ptr<pool_impl> pin_pool() const;
+  void release_socket();
+
+  // Wraps a completion handler of this connection's waits and posts: it runs only if the
+  // connection was not torn down or reconnected since (same generation), and with the
+  // connection and its pool kept alive, since completing a request may destroy the pool.
+  // (A connection whose pool is gone was closed first, so its callbacks stop at the
+  // generation check.)
+  template <class F>
+  auto guarded(F f) {
+    return [self = shared_from_this(), pool = pool_, gen = generation_, f = std::move(f)](auto... args) mutable
+               requires std::invocable<F&, decltype(args)...>
+    {
+      if (gen != self->generation_) return;
+      const auto keep_pool = pin(pool);
+      f(args...);
+    };
+  }
+  static std::shared_ptr<pool_impl> pin(pool_impl* pool);
 
   pool_impl* pool_;
   asio::strand<asio::any_io_executor> ex_;

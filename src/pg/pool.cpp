@@ -10,6 +10,10 @@
 namespace dataloader::pg {
 namespace detail {
 
+namespace {
+const std::string closed_message = "the connection pool is closed";
+}  // namespace
+
 pool_impl::pool_impl(asio::any_io_executor ex, pool_params params)
     : ex_(asio::make_strand(std::move(ex))), params_(std::move(params)), wait_timer_(ex_) {
   if (params_.size == 0) params_.size = 1;
@@ -32,14 +36,11 @@ void pool_impl::close() {
   wait_timer_.cancel();
   auto waiting = std::move(waiting_);
   waiting_.clear();
-  for (auto& r : waiting) fail(std::move(r), errc::pool_closed, "the connection pool is closed");
+  for (auto& r : waiting) fail(std::move(r), errc::pool_closed, closed_message);
   auto leases = std::move(lease_waiters_);
   lease_waiters_.clear();
-  for (auto& w : leases) {
-    if (w.diag) w.diag->assign("the connection pool is closed");
-    w.handler(errc::pool_closed, pooled_connection{});
-  }
-  for (auto& c : conns_) c->close(errc::pool_closed, "the connection pool is closed");
+  for (auto& w : leases) refuse(w, errc::pool_closed, closed_message);
+  for (auto& c : conns_) c->close(errc::pool_closed, closed_message);
   conns_.clear();
   update_gauges();
 }
@@ -71,7 +72,7 @@ connection* pool_impl::pick() {
 }
 
 void pool_impl::route(request_ptr r) {
-  if (closed_) return fail(std::move(r), errc::pool_closed, "the connection pool is closed");
+  if (closed_) return fail(std::move(r), errc::pool_closed, closed_message);
   if (r->pinned) {
     auto* c = static_cast<connection*>(r->pinned);
     if (c->ready()) return c->submit(std::move(r));
@@ -170,10 +171,7 @@ void pool_impl::serve_waiters() {
 void pool_impl::acquire(clock::time_point deadline, diagnostics* diag,
                         connection_pool::acquire_handler h, connection_pool* owner) {
   lease_waiter w{deadline, diag, std::move(h), owner};
-  if (closed_) {
-    if (diag) diag->assign("the connection pool is closed");
-    return w.handler(errc::pool_closed, pooled_connection{});
-  }
+  if (closed_) return refuse(w, errc::pool_closed, closed_message);
   lease_waiters_.push_back(std::move(w));
   serve_waiters();
   arm_wait_timer();
@@ -184,6 +182,11 @@ void pool_impl::grant(lease_waiter w, connection& c) {
   if (w.diag) w.diag->clear();
   if (tick_target_ == &c) tick_target_ = nullptr;
   w.handler(error_code{}, pooled_connection(w.owner, shared_from_this(), &c));
+}
+
+void pool_impl::refuse(lease_waiter& w, error_code ec, const std::string& message) {
+  if (w.diag) w.diag->assign(message);
+  w.handler(ec, pooled_connection{});
 }
 
 void pool_impl::release(connection* c) {
@@ -223,9 +226,8 @@ void pool_impl::on_wait_timer() {
   std::deque<lease_waiter> still_leases;
   for (auto& w : lease_waiters_) {
     if (w.deadline <= now) {
-      if (w.diag) w.diag->assign("no connection became free before the acquire deadline; all " +
-                                 std::to_string(conns_.size()) + " are leased or down" + why);
-      w.handler(errc::pool_timeout, pooled_connection{});
+      refuse(w, errc::pool_timeout, "no connection became free before the acquire deadline; all " +
+                                        std::to_string(conns_.size()) + " are leased or down" + why);
     } else {
       still_leases.push_back(std::move(w));
     }

@@ -81,6 +81,7 @@ class pool_impl : public std::enable_shared_from_this<pool_impl> {
   void on_wait_timer();
   void fail(request_ptr r, error_code ec, std::string message);
   void grant(lease_waiter w, connection& c);
+  void refuse(lease_waiter& w, error_code ec, const std::string& message);
   void update_gauges();
 
   executor_type ex_;

@@ -56,17 +56,6 @@ std::string encode_text_array(const std::vector<std::string>& items) {
   return out;
 }
 
-std::string encode_text_array(const std::vector<std::optional<std::string>>& items) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i) out += ',';
-    if (items[i]) append_quoted(out, *items[i]);
-    else out += "NULL";
-  }
-  out += '}';
-  return out;
-}
-
 std::optional<std::vector<std::string>> decode_text_array(std::string_view s) {
   if (s.size() < 2 || s.front() != '{' || s.back() != '}') return std::nullopt;
   std::vector<std::string> out;
