@@ -7,6 +7,8 @@
 
 #include <cmath>
 #include <sstream>
+#include <string>
+#include <vector>
 
 namespace dataloader::http {
 
@@ -26,6 +28,20 @@ std::string le(double bound) {
   std::ostringstream o;
   o << bound;
   return o.str();
+}
+
+// One Prometheus histogram's series: cumulative buckets by upper bound (the last is +Inf),
+// then _sum and _count (the count is the last, cumulative, bucket).
+void histogram_series(std::ostream& o, const std::string& name, const std::string& labels,
+                      const std::vector<std::string>& bounds, const std::vector<std::uint64_t>& counts, double sum) {
+  const std::string with = labels.empty() ? "" : labels + ",";
+  const std::string only = labels.empty() ? "" : "{" + labels + "}";
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    cumulative += counts[i];
+    o << name << "_bucket{" << with << "le=\"" << bounds[i] << "\"} " << cumulative << '\n';
+  }
+  o << name << "_sum" << only << ' ' << sum << '\n' << name << "_count" << only << ' ' << cumulative << '\n';
 }
 
 }  // namespace
@@ -95,24 +111,20 @@ std::string service::metrics_text() const {
   metric("efficiency_gain", "gauge", "queries_saved / queries_total.", s.efficiency_gain());
   metric("batch_size", "gauge", "Configured maximum batch size.", store_.options().max_batch_size);
 
-  o << "# HELP dataloader_loader_loads_total Loads requested, per loader.\n# TYPE dataloader_loader_loads_total counter\n";
-  for (const auto& [name, l] : s.loaders) o << "dataloader_loader_loads_total{loader=\"" << name << "\"} " << l.loads << '\n';
-  o << "# HELP dataloader_loader_dedup_hits_total Loads folded or joined, per loader.\n# TYPE dataloader_loader_dedup_hits_total counter\n";
-  for (const auto& [name, l] : s.loaders) o << "dataloader_loader_dedup_hits_total{loader=\"" << name << "\"} " << l.dedup_hits << '\n';
-  o << "# HELP dataloader_loader_errors_total Keys that resolved to an error, per loader.\n# TYPE dataloader_loader_errors_total counter\n";
-  for (const auto& [name, l] : s.loaders) o << "dataloader_loader_errors_total{loader=\"" << name << "\"} " << l.errors << '\n';
+  auto per_loader = [&](const char* name, const char* help, std::uint64_t loader_stats::*field) {
+    o << "# HELP dataloader_" << name << ' ' << help << "\n# TYPE dataloader_" << name << " counter\n";
+    for (const auto& [loader, l] : s.loaders) o << "dataloader_" << name << "{loader=\"" << loader << "\"} " << l.*field << '\n';
+  };
+  per_loader("loader_loads_total", "Loads requested, per loader.", &loader_stats::loads);
+  per_loader("loader_dedup_hits_total", "Loads folded or joined, per loader.", &loader_stats::dedup_hits);
+  per_loader("loader_errors_total", "Keys that resolved to an error, per loader.", &loader_stats::errors);
   o << "# HELP dataloader_loader_batch_size Keys per batch function call.\n# TYPE dataloader_loader_batch_size histogram\n";
-  for (const auto& [name, l] : s.loaders) {
-    std::uint64_t cumulative = 0;
-    for (std::size_t i = 0; i < batch_histogram_buckets; ++i) {
-      cumulative += l.batch_size_histogram[i];
-      o << "dataloader_loader_batch_size_bucket{loader=\"" << name << "\",le=\""
-        << (i + 1 == batch_histogram_buckets ? std::string("+Inf") : std::to_string(batch_histogram_upper_bound(i)))
-        << "\"} " << cumulative << '\n';
-    }
-    o << "dataloader_loader_batch_size_sum{loader=\"" << name << "\"} " << l.keys << '\n'
-      << "dataloader_loader_batch_size_count{loader=\"" << name << "\"} " << l.batches << '\n';
-  }
+  std::vector<std::string> batch_bounds;
+  for (std::size_t i = 0; i + 1 < batch_histogram_buckets; ++i) batch_bounds.push_back(std::to_string(batch_histogram_upper_bound(i)));
+  batch_bounds.push_back("+Inf");
+  for (const auto& [name, l] : s.loaders)
+    histogram_series(o, "dataloader_loader_batch_size", "loader=\"" + name + "\"", batch_bounds,
+                     {l.batch_size_histogram.begin(), l.batch_size_histogram.end()}, static_cast<double>(l.keys));
 
   metric("db_pool_size", "gauge", "Configured connections.", db.pool_size);
   metric("db_connected", "gauge", "Connections up.", db.connected);
@@ -124,15 +136,13 @@ std::string service::metrics_text() const {
   metric("db_statements_total", "counter", "Statements executed by the pool.", db.statements);
   metric("db_round_trips_total", "counter", "Pipeline flushes.", db.round_trips);
   o << "# HELP dataloader_db_round_trip_seconds Time from a flush to its last result.\n# TYPE dataloader_db_round_trip_seconds histogram\n";
-  std::uint64_t cumulative = 0;
-  for (std::size_t i = 0; i < db.round_trip_histogram.size(); ++i) {
-    cumulative += db.round_trip_histogram[i];
-    o << "dataloader_db_round_trip_seconds_bucket{le=\""
-      << (i + 1 == db.round_trip_histogram.size() ? std::string("+Inf") : le(static_cast<double>(pg::round_trip_bucket_bounds_us[i]) / 1e6))
-      << "\"} " << cumulative << '\n';
-  }
-  o << "dataloader_db_round_trip_seconds_sum " << static_cast<double>(db.round_trip_us_sum) / 1e6 << '\n'
-    << "dataloader_db_round_trip_seconds_count " << db.round_trips << '\n';
+  std::vector<std::string> rt_bounds;
+  for (std::size_t i = 0; i + 1 < pg::round_trip_bucket_bounds_us.size(); ++i)
+    rt_bounds.push_back(le(static_cast<double>(pg::round_trip_bucket_bounds_us[i]) / 1e6));
+  rt_bounds.push_back("+Inf");
+  histogram_series(o, "dataloader_db_round_trip_seconds", "", rt_bounds,
+                   {db.round_trip_histogram.begin(), db.round_trip_histogram.end()},
+                   static_cast<double>(db.round_trip_us_sum) / 1e6);
 
   metric("http_requests_total", "counter", "HTTP requests handled.", counters_.requests());
   metric("http_in_flight", "gauge", "HTTP requests being handled.", counters_.in_flight());
@@ -141,17 +151,14 @@ std::string service::metrics_text() const {
   for (unsigned st = 100; st < 600; ++st)
     if (auto n = counters_.responses(st)) o << "dataloader_http_responses_total{status=\"" << st << "\"} " << n << '\n';
   o << "# HELP dataloader_http_request_duration_seconds Request latency.\n# TYPE dataloader_http_request_duration_seconds histogram\n";
-  cumulative = 0;
-  std::uint64_t count = 0;
-  for (std::size_t i = 0; i < latency_bucket_bounds_ms.size(); ++i) count += counters_.bucket(i);
+  std::vector<std::string> latency_bounds;
+  std::vector<std::uint64_t> latency_counts;
   for (std::size_t i = 0; i < latency_bucket_bounds_ms.size(); ++i) {
-    cumulative += counters_.bucket(i);
-    o << "dataloader_http_request_duration_seconds_bucket{le=\""
-      << (latency_bucket_bounds_ms[i] >= 1e300 ? std::string("+Inf") : le(latency_bucket_bounds_ms[i] / 1000.0)) << "\"} "
-      << cumulative << '\n';
+    latency_bounds.push_back(i + 1 == latency_bucket_bounds_ms.size() ? "+Inf" : le(latency_bucket_bounds_ms[i] / 1000.0));
+    latency_counts.push_back(counters_.bucket(i));
   }
-  o << "dataloader_http_request_duration_seconds_sum " << counters_.latency_sum_ms() / 1000.0 << '\n'
-    << "dataloader_http_request_duration_seconds_count " << count << '\n';
+  histogram_series(o, "dataloader_http_request_duration_seconds", "", latency_bounds, latency_counts,
+                   counters_.latency_sum_ms() / 1000.0);
   return o.str();
 }
 

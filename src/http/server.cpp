@@ -46,6 +46,13 @@ struct server::state : std::enable_shared_from_this<server::state> {
     }
   }
 
+  response body_too_large(unsigned version) {
+    svc.counters().record(413, {});
+    return service::error(413, "too_large",
+                          "body exceeds the limit of " + std::to_string(svc.config().max_body_bytes) + " bytes",
+                          version, false);
+  }
+
   asio::awaitable<void> write(beast::tcp_stream& stream, response& res) {
     stream.expires_after(config.body_timeout);
     co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
@@ -68,9 +75,7 @@ struct server::state : std::enable_shared_from_this<server::state> {
           auto res = service::error(431, "too_large", "request header too large", 11, false);
           co_await write(stream, res);
         } else if (ec == bhttp::error::body_limit) {  // Content-Length over the limit: refused unread
-          auto res = service::error(413, "too_large", "body exceeds the limit of " +
-                                    std::to_string(svc.config().max_body_bytes) + " bytes", 11, false);
-          svc.counters().record(413, {});
+          auto res = body_too_large(parser.get().version());
           co_await write(stream, res);
         } else if (ec != bhttp::error::end_of_stream && ec != beast::error::timeout &&
                    ec != asio::error::connection_reset && ec != asio::error::eof) {
@@ -82,10 +87,8 @@ struct server::state : std::enable_shared_from_this<server::state> {
       stream.expires_after(config.body_timeout);
       auto [ec2, n2] = co_await bhttp::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
       if (ec2) {
-        if (ec2 == bhttp::error::body_limit) {
-          auto res = service::error(413, "too_large", "body exceeds the limit of " + std::to_string(svc.config().max_body_bytes) + " bytes",
-                                    parser.get().version(), false);
-          svc.counters().record(413, {});
+        if (ec2 == bhttp::error::body_limit) {  // a chunked body that grew past the limit
+          auto res = body_too_large(parser.get().version());
           co_await write(stream, res);
         }
         break;
