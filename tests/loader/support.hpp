@@ -1,6 +1,8 @@
 // Test support for the loader: fake batch functions that count what they are asked.
 #pragma once
 
+#include "../support/coroutines.hpp"
+
 #include "dataloader/dataloader.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -18,16 +20,6 @@
 namespace test {
 
 namespace asio = boost::asio;
-
-// Runs `co` on a fresh io_context until everything finishes; rethrows what it threw.
-template <class F>
-void run(F&& f) {
-  asio::io_context io;
-  std::exception_ptr error;
-  asio::co_spawn(io, f(io.get_executor()), [&](std::exception_ptr e) { error = e; });
-  io.run();
-  if (error) std::rethrow_exception(error);
-}
 
 // Records every batch call; answers key * 10.
 struct recording_batch {
@@ -71,15 +63,6 @@ inline void step(asio::io_context& io) {
 inline void finish(asio::io_context& io) {
   io.restart();
   io.run();
-}
-
-inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  co_await t.async_wait(asio::use_awaitable);
-}
-
-inline asio::awaitable<void> yield() {
-  co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
 }
 
 }  // namespace test

@@ -2,6 +2,8 @@
 // started (tests/pg/fixture.sh), and a way to run coroutines against a pool.
 #pragma once
 
+#include "../support/coroutines.hpp"
+
 #include "dataloader/pg/connection_pool.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -56,22 +58,7 @@ inline pg::pool_params params(std::size_t size = 2) {
   return p;
 }
 
-// Runs `f(executor)` to completion on a fresh io_context; rethrows what it threw.
-template <class F>
-void run(F&& f) {
-  asio::io_context io;
-  std::exception_ptr error;
-  asio::co_spawn(io, f(io.get_executor()), [&](std::exception_ptr e) { error = e; });
-  io.run();
-  if (error) std::rethrow_exception(error);
-}
-
-inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  co_await t.async_wait(asio::use_awaitable);
-}
-
-// One statement, unprepared-looking SQL made into a named statement on the fly.
+// One statement through the pool, its outcome as a tuple (error, result, diagnostics).
 struct simple {
   pg::connection_pool& pool;
   asio::awaitable<std::tuple<dataloader::error_code, pg::result, dataloader::diagnostics>>

@@ -34,7 +34,6 @@ std::string text_problem(std::string_view text);
 // quotes, backslashes, commas, braces, spaces, the word NULL and empty strings all
 // round-trip exactly.
 std::string encode_text_array(const std::vector<std::string>& items);
-std::string encode_text_array(const std::vector<std::optional<std::string>>& items);
 // Parses a text[] value as PostgreSQL prints it; nullopt on malformed input.
 std::optional<std::vector<std::string>> decode_text_array(std::string_view literal);
 
