@@ -4,7 +4,6 @@
 #include "store_impl.hpp"
 #include "validation.hpp"
 
-#include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
 #include <map>
@@ -140,7 +139,7 @@ asio::awaitable<group_outcome> store_impl::group(std::vector<pg::query> qs, bool
 void store_impl::forget_user(const std::string& user_id) {
   profiles.clear(user_id);
   onboarding.clear(user_id);
-  for (int limit : recent_limits_seen) recent.clear(recent_key{user_id, limit});
+  for (int limit : limits_seen) snapshots.clear(snapshot_key{user_id, limit});
 }
 
 namespace {
@@ -167,6 +166,33 @@ std::vector<bool> all_true(std::span<const store_impl::put_request* const> rs, c
   return std::vector<bool>(rs.size(), true);
 }
 using onboarding_results = std::vector<result<std::optional<nlohmann::json>>>;
+
+// Rows of sql::user_snapshots: column 0 is the key's 1-based position, 1 the user's memory
+// count, 2 the memory's rank (NULL: the user has none), 3 and 4 profile and onboarding
+// state (on the user's first row only), 5.. the memory.
+std::vector<result<prefetch_result>> decode_snapshots(std::span<const snapshot_key> keys, const pg::result& r) {
+  std::vector<prefetch_result> found(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) found[i].user_id = keys[i].user_id;
+  for (std::size_t row = 0; row < r.rows(); ++row) {
+    const auto ord = r.get<std::int64_t>(row, 0);
+    if (!ord || *ord < 1 || static_cast<std::size_t>(*ord) > keys.size())
+      return fail_all<prefetch_result>(keys.size(), decode_failure());
+    auto& user = found[static_cast<std::size_t>(*ord - 1)];
+    user.memory_count = r.get<std::int64_t>(row, 1).value_or(0);
+    if (!r.is_null(row, 3)) user.profile = r.get<std::string>(row, 3);
+    if (!r.is_null(row, 4)) {
+      user.onboarding = r.get<nlohmann::json>(row, 4);
+      if (!user.onboarding) return fail_all<prefetch_result>(keys.size(), decode_failure());
+    }
+    if (r.is_null(row, 2)) continue;
+    auto m = decode_memory(r, row, 5, user.user_id);
+    if (!m) return fail_all<prefetch_result>(keys.size(), decode_failure());
+    user.recent_memories.push_back(std::move(*m));
+  }
+  std::vector<result<prefetch_result>> results;
+  for (auto& user : found) results.emplace_back(std::move(user));
+  return results;
+}
 
 }  // namespace
 
@@ -207,35 +233,18 @@ store_impl::store_impl(pg::connection_pool& p, store_options opts, loader_regist
                    co_return results;
                  },
                  loader_opts("onboarding")),
-      recent(p.get_executor(),
-             [this](std::span<const recent_key> keys) -> asio::awaitable<std::vector<result<recent_memories>>> {
-               std::vector<std::string> users, limits;
-               for (const auto& k : keys) {
-                 users.push_back(k.user_id);
-                 limits.push_back(std::to_string(k.limit));
-               }
-               auto out = co_await query(sql::recent_memories, pg::params(users, limits), true);
-               if (out.ec) co_return fail_all<recent_memories>(keys.size(), failure_of(out.ec, out.diag));
-               // Column 0 is the key's 1-based position; a key without memories has one row
-               // whose memory columns are NULL.
-               std::vector<recent_memories> found(keys.size());
-               const auto& r = out.result;
-               for (std::size_t row = 0; row < r.rows(); ++row) {
-                 const auto ord = r.get<std::int64_t>(row, 0);
-                 if (!ord || *ord < 1 || static_cast<std::size_t>(*ord) > keys.size())
-                   co_return fail_all<recent_memories>(keys.size(), decode_failure());
-                 auto& rm = found[static_cast<std::size_t>(*ord - 1)];
-                 rm.count = r.get<std::int64_t>(row, 1).value_or(0);
-                 if (r.is_null(row, 2)) continue;
-                 auto m = decode_memory(r, row, 2, keys[static_cast<std::size_t>(*ord - 1)].user_id);
-                 if (!m) co_return fail_all<recent_memories>(keys.size(), decode_failure());
-                 rm.memories.push_back(std::move(*m));
-               }
-               std::vector<result<recent_memories>> results;
-               for (auto& rm : found) results.emplace_back(std::move(rm));
-               co_return results;
-             },
-             loader_opts("recent_memories")),
+      snapshots(p.get_executor(),
+                [this](std::span<const snapshot_key> keys) -> asio::awaitable<std::vector<result<prefetch_result>>> {
+                  std::vector<std::string> users, limits;
+                  for (const auto& k : keys) {
+                    users.push_back(k.user_id);
+                    limits.push_back(std::to_string(k.limit));
+                  }
+                  auto out = co_await query(sql::user_snapshots, pg::params(users, limits), true);
+                  if (out.ec) co_return fail_all<prefetch_result>(keys.size(), failure_of(out.ec, out.diag));
+                  co_return decode_snapshots(keys, out.result);
+                },
+                loader_opts("user_snapshots")),
       saves(*this, "save_memories",
             [this](std::span<const save_request* const> rs) {
               return chunked_upserts(merge_last_wins(rs), options.max_batch_size);
@@ -305,7 +314,7 @@ store_stats memory_store::stats() const {
   s.queries = impl_->queries.get();
   s.naive_queries = impl_->naive_queries.get();
   s.retried_statements = impl_->retried_statements.get();
-  s.loads = impl_->profiles.stats().loads + impl_->onboarding.stats().loads + impl_->recent.stats().loads;
+  s.loads = impl_->profiles.stats().loads + impl_->onboarding.stats().loads + impl_->snapshots.stats().loads;
   if (impl_->registry) s.loaders = impl_->registry->snapshot();
   return s;
 }
@@ -317,10 +326,13 @@ result<T> invalid(std::string message) {
   return failure{errc::invalid_argument, std::move(message)};
 }
 
-template <class T, class V>
-result<T> from_load(error_code ec, const diagnostics& d, V&& v) {
-  if (ec) return detail::failure_of(ec, d);
-  return T(std::forward<V>(v));
+asio::awaitable<result<prefetch_result>> load_snapshot(detail::store_impl& s, std::string user_id, int limit) {
+  s.limits_seen.insert(limit);
+  diagnostics d;
+  detail::snapshot_key key{std::move(user_id), limit};
+  auto [ec, v] = co_await s.snapshots.async_load(std::move(key), d, asio::as_tuple(asio::use_awaitable));
+  if (ec) co_return detail::failure_of(ec, d);
+  co_return std::move(v);
 }
 
 }  // namespace
@@ -332,57 +344,24 @@ asio::awaitable<result<prefetch_result>> memory_store::prefetch(std::string user
   if (auto p = detail::check_range("memory_limit", memory_limit, 1, max_memory_limit); !p.empty())
     co_return invalid<prefetch_result>(p);
   s.naive_queries.add(4);
+  if (s.options.coalesce) co_return co_await load_snapshot(s, std::move(user_id), memory_limit);
   prefetch_result out;
   out.user_id = user_id;
-  if (!s.options.coalesce) {
-    std::vector<pg::query> qs{{&detail::sql::naive_profile, pg::params(user_id)},
-                              {&detail::sql::naive_recent, pg::params(user_id, memory_limit)},
-                              {&detail::sql::naive_count, pg::params(user_id)},
-                              {&detail::sql::naive_onboarding, pg::params(user_id)}};
-    for (auto& q : qs) {  // one statement, one await, per lookup
-      auto o = co_await s.query(*q.stmt, std::move(q.args), true);
-      if (o.ec) co_return detail::failure_of(o.ec, o.diag);
-      const auto& r = o.result;
-      if (q.stmt == &detail::sql::naive_profile && r.rows()) out.profile = r.get<std::string>(0, 0);
-      if (q.stmt == &detail::sql::naive_onboarding && r.rows()) out.onboarding = r.get<nlohmann::json>(0, 0);
-      if (q.stmt == &detail::sql::naive_count) out.memory_count = r.get<std::int64_t>(0, 0).value_or(0);
-      if (q.stmt == &detail::sql::naive_recent)
-        for (std::size_t i = 0; i < r.rows(); ++i)
-          if (auto m = detail::decode_memory(r, i, 1, user_id)) out.recent_memories.push_back(std::move(*m));
-    }
-    co_return out;
+  std::vector<pg::query> qs{{&detail::sql::naive_profile, pg::params(user_id)},
+                            {&detail::sql::naive_recent, pg::params(user_id, memory_limit)},
+                            {&detail::sql::naive_count, pg::params(user_id)},
+                            {&detail::sql::naive_onboarding, pg::params(user_id)}};
+  for (auto& q : qs) {  // one statement, one await, per lookup
+    auto o = co_await s.query(*q.stmt, std::move(q.args), true);
+    if (o.ec) co_return detail::failure_of(o.ec, o.diag);
+    const auto& r = o.result;
+    if (q.stmt == &detail::sql::naive_profile && r.rows()) out.profile = r.get<std::string>(0, 0);
+    if (q.stmt == &detail::sql::naive_onboarding && r.rows()) out.onboarding = r.get<nlohmann::json>(0, 0);
+    if (q.stmt == &detail::sql::naive_count) out.memory_count = r.get<std::int64_t>(0, 0).value_or(0);
+    if (q.stmt == &detail::sql::naive_recent)
+      for (std::size_t i = 0; i < r.rows(); ++i)
+        if (auto m = detail::decode_memory(r, i, 1, user_id)) out.recent_memories.push_back(std::move(*m));
   }
-  s.recent_limits_seen.insert(memory_limit);
-  // The three loads are registered now, in this tick, so that concurrent prefetches share
-  // one batch per loader; a timer that never fires is the join point.
-  struct join {
-    explicit join(const executor_type& ex) : done(ex, std::chrono::steady_clock::time_point::max()) {}
-    asio::steady_timer done;
-    int pending = 3;
-    std::optional<failure> error;
-    diagnostics d1, d2, d3;
-    void finish(error_code ec, const diagnostics& d) {
-      if (ec && !error) error = detail::failure_of(ec, d);
-      if (--pending == 0) done.cancel();
-    }
-  };
-  auto j = std::make_shared<join>(get_executor());
-  s.profiles.async_load(user_id, j->d1, [j, &out](error_code ec, std::optional<std::string> v) {
-    out.profile = std::move(v);
-    j->finish(ec, j->d1);
-  });
-  s.onboarding.async_load(user_id, j->d2, [j, &out](error_code ec, std::optional<nlohmann::json> v) {
-    out.onboarding = std::move(v);
-    j->finish(ec, j->d2);
-  });
-  detail::recent_key key{user_id, memory_limit};
-  s.recent.async_load(std::move(key), j->d3, [j, &out](error_code ec, store::recent_memories v) {
-    out.recent_memories = std::move(v.memories);
-    out.memory_count = v.count;
-    j->finish(ec, j->d3);
-  });
-  if (j->pending > 0) co_await j->done.async_wait(asio::as_tuple(asio::use_awaitable));
-  if (j->error) co_return *j->error;
   co_return out;
 }
 
@@ -443,11 +422,9 @@ asio::awaitable<result<recent_memories>> memory_store::get_recent_memories(std::
     rm.count = c.result.get<std::int64_t>(0, 0).value_or(0);
     co_return rm;
   }
-  s.recent_limits_seen.insert(limit);
-  diagnostics d;
-  detail::recent_key key{user_id, limit};
-  auto [ec, v] = co_await s.recent.async_load(std::move(key), d, asio::as_tuple(asio::use_awaitable));
-  co_return from_load<store::recent_memories>(ec, d, std::move(v));
+  auto snapshot = co_await load_snapshot(s, std::move(user_id), limit);
+  if (!snapshot) co_return snapshot.get_failure();
+  co_return store::recent_memories{std::move(snapshot->recent_memories), snapshot->memory_count};
 }
 
 asio::awaitable<result<std::vector<memory>>> memory_store::get_memories(std::string user_id, memory_filter filter) {

@@ -23,13 +23,14 @@ namespace dataloader::store::detail {
 
 using counter = dataloader::detail::single_writer_counter;
 
-struct recent_key {
+// A user and how many of their newest memories to read.
+struct snapshot_key {
   std::string user_id;
   int limit = 0;
-  friend bool operator==(const recent_key&, const recent_key&) = default;
+  friend bool operator==(const snapshot_key&, const snapshot_key&) = default;
 };
-struct recent_key_hash {
-  std::size_t operator()(const recent_key& k) const noexcept {
+struct snapshot_key_hash {
+  std::size_t operator()(const snapshot_key& k) const noexcept {
     return std::hash<std::string>{}(k.user_id) * 31 + static_cast<std::size_t>(k.limit);
   }
 };
@@ -87,8 +88,10 @@ class store_impl {
 
   loader<std::string, std::optional<std::string>> profiles;
   loader<std::string, std::optional<nlohmann::json>> onboarding;
-  loader<recent_key, recent_memories, recent_key_hash> recent;
-  std::set<int> recent_limits_seen;  // to clear every (user, limit) key of a written user
+  // Profile, onboarding state, memory count and newest memories of a user, in one
+  // statement per batch: serves prefetch and recent memories alike.
+  loader<snapshot_key, prefetch_result, snapshot_key_hash> snapshots;
+  std::set<int> limits_seen;  // to clear every (user, limit) key of a written user
 
   struct save_request {
     std::vector<memory_input> items;

@@ -1,9 +1,10 @@
 // The memory store: profiles, memories and onboarding state of users, read and written in
 // batches. Lookups from many callers in one tick become one statement per kind of data
-// (through loaders), and those statements leave together in one pipeline flush. Writes
-// from many callers in one tick are coalesced into one upsert; when a coalesced write
-// fails, the callers are split in halves and retried (bisection) so that only the
-// caller whose data fails gets the error.
+// (through loaders), and those statements leave together in one pipeline flush. A
+// prefetch needs all three kinds: the prefetches (and recent-memory reads) of one tick
+// are one statement, read from one snapshot. Writes from many callers in one tick are
+// coalesced into one upsert; when a coalesced write fails, the callers are split in
+// halves and retried (bisection) so that only the caller whose data fails gets the error.
 //
 // Read-your-writes: a write is acknowledged after it commits and after it has cleared
 // the loaders' entries for its keys, so a read that starts after the acknowledgement
