@@ -1,6 +1,7 @@
 #include "dataloader/http/service.hpp"
 
 #include "dataloader/http/url.hpp"
+#include "json_writer.hpp"
 #include "dataloader/pg/types.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -34,26 +35,72 @@ namespace {
 
 const pg::statement health_check{"health_check", "SELECT 1"};
 
-response make_json(unsigned status, const json& body, unsigned version, bool keep_alive) {
+response make_json_text(unsigned status, std::string body, unsigned version, bool keep_alive) {
   response res{static_cast<bhttp::status>(status), version};
   res.set(bhttp::field::content_type, "application/json");
   res.keep_alive(keep_alive);
-  res.body() = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  res.body() = std::move(body);
   res.prepare_payload();
   return res;
 }
 
-json to_json(const store::memory& m) {
-  return {{"user_id", m.user_id},       {"category", m.category},
-          {"key", m.key},               {"value", m.value},
-          {"created_at", pg::format_rfc3339(m.created_at)},
-          {"updated_at", pg::format_rfc3339(m.updated_at)}};
+response make_json(unsigned status, const json& body, unsigned version, bool keep_alive) {
+  return make_json_text(status, body.dump(-1, ' ', false, json::error_handler_t::replace), version, keep_alive);
 }
 
-json to_json(const std::vector<store::memory>& ms) {
-  json out = json::array();
-  for (const auto& m : ms) out.push_back(to_json(m));
-  return out;
+using detail::json_writer;
+
+void write_memory(json_writer& w, const store::memory& m) {
+  w.begin_object();
+  w.key("category").string(m.category);
+  w.key("created_at").timestamp(m.created_at);
+  w.key("key").string(m.key);
+  w.key("updated_at").timestamp(m.updated_at);
+  w.key("user_id").string(m.user_id);
+  w.key("value").string(m.value);
+  w.end_object();
+}
+
+void write_memories(json_writer& w, const std::vector<store::memory>& ms) {
+  w.begin_array();
+  for (const auto& m : ms) write_memory(w, m);
+  w.end_array();
+}
+
+std::string memories_body(const std::vector<store::memory>& ms) {
+  std::string body;
+  json_writer w(body);
+  w.begin_object().key("memories");
+  write_memories(w, ms);
+  w.end_object();
+  return body;
+}
+
+std::string prefetch_body(const store::prefetch_result& r) {
+  std::string body;
+  body.reserve(512 + r.recent_memories.size() * 256);
+  json_writer w(body);
+  w.begin_object();
+  w.key("memory_count").integer(r.memory_count);
+  w.key("onboarding").optional(r.onboarding);
+  w.key("profile").optional(r.profile);
+  w.key("recent_memories");
+  write_memories(w, r.recent_memories);
+  w.key("user_id").string(r.user_id);
+  w.end_object();
+  return body;
+}
+
+std::string search_body(const store::search_results& results) {
+  std::string body;
+  json_writer w(body);
+  w.begin_object().key("results").begin_object();
+  for (const auto& [category, ms] : results) {
+    w.key(category);
+    write_memories(w, ms);
+  }
+  w.end_object().end_object();
+  return body;
 }
 
 // A request-scoped failure on its way to an error response.
@@ -187,6 +234,7 @@ asio::awaitable<response> service::route(const request& req) {
     return r;
   };
   auto ok = [&](const json& body) { return make_json(200, body, v, true); };
+  auto ok_text = [&](std::string body) { return make_json_text(200, std::move(body), v, true); };
   auto wrong_method = [&](const char* allow) {
     auto r = error(405, "method_not_allowed", std::string("allowed: ") + allow, v);
     r.set(bhttp::field::allow, allow);
@@ -286,11 +334,7 @@ asio::awaitable<response> service::route(const request& req) {
       if (auto p = int_param(*t, "memory_limit", 1, store::max_memory_limit, limit)) co_return fail(*p);
       auto r = co_await store_.async_prefetch(user, limit, asio::use_awaitable);
       if (!r) co_return fail(from_store(r.get_failure()));
-      co_return ok({{"user_id", r->user_id},
-                    {"profile", r->profile ? json(*r->profile) : json(nullptr)},
-                    {"recent_memories", to_json(r->recent_memories)},
-                    {"onboarding", r->onboarding ? *r->onboarding : json(nullptr)},
-                    {"memory_count", r->memory_count}});
+      co_return ok_text(prefetch_body(*r));
     }
     if (rest.size() == 1 && rest[0] == "profile") {
       if (method != bhttp::verb::put) co_return wrong_method("PUT");
@@ -323,7 +367,7 @@ asio::awaitable<response> service::route(const request& req) {
       if (auto p = int_param(*t, "limit", 1, store::max_list_limit, filter.limit)) co_return fail(*p);
       auto r = co_await store_.async_get_memories(user, std::move(filter), asio::use_awaitable);
       if (!r) co_return fail(from_store(r.get_failure()));
-      co_return ok({{"memories", to_json(*r)}});
+      co_return ok_text(memories_body(*r));
     }
     if (rest.size() == 2 && rest[0] == "memories" && rest[1] == "delete") {
       if (method != bhttp::verb::post) co_return wrong_method("POST");
@@ -355,9 +399,7 @@ asio::awaitable<response> service::route(const request& req) {
         co_return fail(bad("limit_per_category: must be a whole number from 1 to " + std::to_string(store::max_memory_limit)));
       auto r = co_await store_.async_search(user, std::move(categories), limit_it->get<int>(), asio::use_awaitable);
       if (!r) co_return fail(from_store(r.get_failure()));
-      json results = json::object();
-      for (const auto& [c, ms] : *r) results[c] = to_json(ms);
-      co_return ok({{"results", results}});
+      co_return ok_text(search_body(*r));
     }
   }
   co_return fail({404, "not_found", "no route for " + std::string(req.target())});

@@ -6,30 +6,31 @@
 
 namespace dataloader::pg {
 
-std::string text_problem(std::string_view s) {
-  std::size_t i = 0;
+std::size_t utf8_sequence(std::string_view s, std::size_t i) {
   const auto n = s.size();
-  auto cont = [&](std::size_t k) {
-    return k < n && (static_cast<unsigned char>(s[k]) & 0xC0) == 0x80;
-  };
-  while (i < n) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c == 0) return "contains a NUL byte at offset " + std::to_string(i);
-    std::size_t len = 0;
-    if (c < 0x80) len = 1;
-    else if (c >= 0xC2 && c <= 0xDF) len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4;
-    bool ok = len > 0;
-    for (std::size_t k = 1; ok && k < len; ++k) ok = cont(i + k);
-    if (ok && len == 3) {
-      const auto c1 = static_cast<unsigned char>(s[i + 1]);
-      ok = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0);  // overlong, surrogates
-    } else if (ok && len == 4) {
-      const auto c1 = static_cast<unsigned char>(s[i + 1]);
-      ok = !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);  // overlong, > U+10FFFF
-    }
-    if (!ok) return "is not valid UTF-8 (at byte offset " + std::to_string(i) + ")";
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const auto cont = [&](std::size_t k) { return i + k < n && (byte(k) & 0xC0) == 0x80; };
+  const unsigned char c = byte(0);
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2)) return 0;
+    if ((c == 0xE0 && byte(1) < 0xA0) || (c == 0xED && byte(1) >= 0xA0)) return 0;  // overlong, surrogates
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if ((c == 0xF0 && byte(1) < 0x90) || (c == 0xF4 && byte(1) >= 0x90)) return 0;  // overlong, > U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+std::string text_problem(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    if (s[i] == '\0') return "contains a NUL byte at offset " + std::to_string(i);
+    const auto len = utf8_sequence(s, i);
+    if (len == 0) return "is not valid UTF-8 (at byte offset " + std::to_string(i) + ")";
     i += len;
   }
   return {};
@@ -83,23 +84,41 @@ std::optional<std::vector<std::string>> decode_text_array(std::string_view s) {
   }
 }
 
-std::string format_rfc3339(timestamp t) {
+void append_rfc3339(std::string& out, timestamp t) {
   using namespace std::chrono;
-  const auto us = duration_cast<microseconds>(t.time_since_epoch()).count();
-  auto secs = us / 1'000'000;
-  auto frac = us % 1'000'000;
-  if (frac < 0) {
-    frac += 1'000'000;
-    --secs;
+  const auto us = duration_cast<microseconds>(t.time_since_epoch());
+  const auto day = floor<days>(us);
+  const year_month_day ymd{sys_days(day)};
+  const hh_mm_ss<microseconds> time(us - day);
+  const int year = static_cast<int>(ymd.year());
+  if (year < 0 || year > 9999) {  // outside what four digits hold: the general path
+    char buf[64];
+    const int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06lldZ", year,
+                                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                                static_cast<int>(time.hours().count()), static_cast<int>(time.minutes().count()),
+                                static_cast<int>(time.seconds().count()), static_cast<long long>(time.subseconds().count()));
+    out.append(buf, static_cast<std::size_t>(n));
+    return;
   }
-  const std::time_t tt = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long long>(frac));
-  return buf;
+  // Fixed width: digits written in place (snprintf was ~4 % of the server's CPU).
+  char buf[] = "0000-00-00T00:00:00.000000Z";
+  const auto put = [&](int at, long long v, int width) {
+    for (int k = at + width - 1; k >= at; --k, v /= 10) buf[k] = static_cast<char>('0' + v % 10);
+  };
+  put(0, year, 4);
+  put(5, static_cast<unsigned>(ymd.month()), 2);
+  put(8, static_cast<unsigned>(ymd.day()), 2);
+  put(11, time.hours().count(), 2);
+  put(14, time.minutes().count(), 2);
+  put(17, time.seconds().count(), 2);
+  put(20, time.subseconds().count(), 6);
+  out.append(buf, sizeof buf - 1);  // without the terminating NUL
+}
+
+std::string format_rfc3339(timestamp t) {
+  std::string out;
+  append_rfc3339(out, t);
+  return out;
 }
 
 std::optional<timestamp> parse_timestamp(std::string_view s) {

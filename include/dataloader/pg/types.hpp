@@ -29,6 +29,9 @@ using timestamp = std::chrono::system_clock::time_point;
 
 // The reason `text` cannot travel as a PostgreSQL text value, or empty when it can.
 std::string text_problem(std::string_view text);
+// Length of the valid UTF-8 sequence at text[i] (1 for ASCII; RFC 3629: no overlongs, no
+// surrogates, at most U+10FFFF), or 0 when the bytes there are not one. i < text.size().
+std::size_t utf8_sequence(std::string_view text, std::size_t i);
 
 // PostgreSQL array literal for a text[] parameter: every element quoted, so that
 // quotes, backslashes, commas, braces, spaces, the word NULL and empty strings all
@@ -39,6 +42,7 @@ std::optional<std::vector<std::string>> decode_text_array(std::string_view liter
 
 // "2026-11-25T12:34:56.123456Z"
 std::string format_rfc3339(timestamp t);
+void append_rfc3339(std::string& out, timestamp t);
 // PostgreSQL's ISO output ("2026-11-25 12:34:56.123456+00", any offset) or RFC 3339.
 std::optional<timestamp> parse_timestamp(std::string_view text);
 
