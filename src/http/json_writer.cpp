@@ -60,28 +60,15 @@ void json_writer::separate() {
   }
 }
 
-json_writer& json_writer::begin_object() {
+json_writer& json_writer::open(char bracket) {
   separate();
-  out_.push_back('{');
+  out_.push_back(bracket);
   has_element_.push_back(false);
   return *this;
 }
 
-json_writer& json_writer::end_object() {
-  out_.push_back('}');
-  has_element_.pop_back();
-  return *this;
-}
-
-json_writer& json_writer::begin_array() {
-  separate();
-  out_.push_back('[');
-  has_element_.push_back(false);
-  return *this;
-}
-
-json_writer& json_writer::end_array() {
-  out_.push_back(']');
+json_writer& json_writer::close(char bracket) {
+  out_.push_back(bracket);
   has_element_.pop_back();
   return *this;
 }

@@ -24,10 +24,10 @@ class json_writer {
  public:
   explicit json_writer(std::string& out) : out_(out) {}
 
-  json_writer& begin_object();
-  json_writer& end_object();
-  json_writer& begin_array();
-  json_writer& end_array();
+  json_writer& begin_object() { return open('{'); }
+  json_writer& end_object() { return close('}'); }
+  json_writer& begin_array() { return open('['); }
+  json_writer& end_array() { return close(']'); }
   json_writer& key(std::string_view name);
 
   json_writer& string(std::string_view s);
@@ -45,6 +45,8 @@ class json_writer {
 
  private:
   void separate();
+  json_writer& open(char bracket);
+  json_writer& close(char bracket);
 
   std::string& out_;
   // One entry per open container: whether it already holds an element (a comma is due),
