@@ -62,8 +62,10 @@ void connection::connect() {
   state_ = state::connecting;
   // The caller's conninfo first (expanded), then what decoding relies on.
   const char* keys[] = {"dbname", "fallback_application_name", "client_encoding", "options", nullptr};
-  const char* values[] = {pool_->config().conninfo.c_str(), "asio-dataloader", "UTF8",
-                          "-c DateStyle=ISO -c TimeZone=UTC", nullptr};
+  const char* options = pool_->config().generic_plans
+                            ? "-c DateStyle=ISO -c TimeZone=UTC -c plan_cache_mode=force_generic_plan"
+                            : "-c DateStyle=ISO -c TimeZone=UTC";
+  const char* values[] = {pool_->config().conninfo.c_str(), "asio-dataloader", "UTF8", options, nullptr};
   conn_ = PQconnectStartParams(keys, values, 1);
   if (conn_ == nullptr) return connect_failed("out of memory starting a connection");
   if (PQstatus(conn_) == CONNECTION_BAD)

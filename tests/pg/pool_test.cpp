@@ -174,6 +174,36 @@ TEST_CASE("statements are prepared once per connection and reused by name") {
   });
 }
 
+TEST_CASE("batch statements are planned once (generic_plans), or per execution when turned off") {
+  static const pg::statement by_ids{"test_plans_by_ids", "SELECT x FROM unnest($1::text[]) AS t(x) WHERE x = ANY($1::text[])"};
+  static const pg::statement plans{"test_plans_seen",
+                                   "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = $1::text"};
+  for (bool generic : {true, false}) {
+    CAPTURE(generic);
+    test::run([generic](asio::any_io_executor ex) -> asio::awaitable<void> {
+      auto p = test::params(1);  // one connection: the statements and the check share a session
+      p.generic_plans = generic;
+      pg::connection_pool pool(ex, p);
+      pool.start();
+      std::vector<std::string> ids{"a", "b", "c"};
+      for (int i = 0; i < 8; ++i) {
+        auto [ec, r, d] = co_await test::simple{pool}.query(by_ids, pg::params(ids));
+        REQUIRE_MESSAGE(!ec, d.message());
+        CHECK(r.rows() == 3);
+      }
+      auto [ec, r, d] = co_await test::simple{pool}.query(plans, pg::params(by_ids.name));
+      REQUIRE_MESSAGE(!ec, d.message());
+      REQUIRE(r.rows() == 1);
+      if (generic) {
+        CHECK(r.get<std::int64_t>(0, 1) == 0);
+        CHECK(r.get<std::int64_t>(0, 0) == 8);
+      } else {
+        CHECK(r.get<std::int64_t>(0, 1) >= 5);  // PostgreSQL's default: at least the first five re-planned
+      }
+    });
+  }
+}
+
 TEST_CASE("pool exhaustion gives pool_timeout") {
   test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
     auto p = test::params(2);

@@ -31,6 +31,12 @@ struct pool_params {
   // Reconnect backoff: starts here, doubles per failed attempt, capped.
   std::chrono::milliseconds retry_interval{100};
   std::chrono::milliseconds max_retry_interval{1'000};
+  // Plan each prepared statement once (plan_cache_mode = force_generic_plan). Batch
+  // statements take arrays of keys; their best plan does not depend on the values, yet
+  // PostgreSQL's default re-plans them on every execution, because it prices the generic
+  // plan from a guessed array size (measured: 0.24 ms of planning for a 0.4 ms prefetch
+  // batch). Turn off when a statement's best plan depends on its parameter values.
+  bool generic_plans = true;
 };
 
 }  // namespace dataloader::pg
