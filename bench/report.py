@@ -9,7 +9,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def report(r):
     m = r["machine"]
     out = [f'Measured {m["date"]} on {m["cores"]} cores ({m["cpu"]}), PostgreSQL {m["postgresql"]} on the same '
-           f'machine (private server, durability off), load from `{m["wrk"].split(" [")[0]}` on the same cores. '
+           f'machine (private server, durability off{", shared_buffers " + m["shared_buffers"] if "shared_buffers" in m else ""}), load from `{m["wrk"].split(" [")[0]}` on the same cores. '
            f'Reproduce with `python3 bench/run.py`; every figure is in `bench/results/`.', ""]
     out += ["### HTTP: `GET /v1/users/{random user}/prefetch`, 100,000 seeded users", "",
             "| connections | coalesce | requests/s | p50 ms | p99 ms | statements/request | round trips/request | server CPU µs/request |",
