@@ -26,6 +26,24 @@ bool readable_now(int fd) {
   return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLERR | POLLHUP));
 }
 
+// The session's command-line options: plan caching first (the caller's own options may
+// override it), then the caller's options from the conninfo (a later "options" keyword
+// would otherwise replace them), then the settings result decoding relies on, last so
+// that they win.
+std::string session_options(const pool_params& p) {
+  std::string out = p.generic_plans ? "-c plan_cache_mode=force_generic_plan" : "";
+  if (PQconninfoOption* parsed = PQconninfoParse(p.conninfo.c_str(), nullptr)) {
+    for (auto* o = parsed; o->keyword; ++o)
+      if (std::string_view(o->keyword) == "options" && o->val && *o->val) {
+        if (!out.empty()) out += ' ';
+        out += o->val;
+      }
+    PQconninfoFree(parsed);
+  }
+  if (!out.empty()) out += ' ';
+  return out + "-c DateStyle=ISO -c TimeZone=UTC";
+}
+
 }  // namespace
 
 connection::connection(pool_impl& pool)
@@ -61,11 +79,9 @@ void connection::connect() {
   teardown();
   state_ = state::connecting;
   // The caller's conninfo first (expanded), then what decoding relies on.
+  const auto options = session_options(pool_->config());
   const char* keys[] = {"dbname", "fallback_application_name", "client_encoding", "options", nullptr};
-  const char* options = pool_->config().generic_plans
-                            ? "-c DateStyle=ISO -c TimeZone=UTC -c plan_cache_mode=force_generic_plan"
-                            : "-c DateStyle=ISO -c TimeZone=UTC";
-  const char* values[] = {pool_->config().conninfo.c_str(), "asio-dataloader", "UTF8", options, nullptr};
+  const char* values[] = {pool_->config().conninfo.c_str(), "asio-dataloader", "UTF8", options.c_str(), nullptr};
   conn_ = PQconnectStartParams(keys, values, 1);
   if (conn_ == nullptr) return connect_failed("out of memory starting a connection");
   if (PQstatus(conn_) == CONNECTION_BAD)

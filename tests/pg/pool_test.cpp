@@ -204,6 +204,24 @@ TEST_CASE("batch statements are planned once (generic_plans), or per execution w
   }
 }
 
+TEST_CASE("the caller's own session options in the conninfo are kept beside the pool's") {
+  static const pg::statement show{"test_show_settings",
+                                  "SELECT current_setting('work_mem'), current_setting('DateStyle'), current_setting('plan_cache_mode')"};
+  test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto p = test::params(1);
+    const bool url = p.conninfo.find("://") != std::string::npos;
+    p.conninfo += url ? (p.conninfo.find('?') == std::string::npos ? "?" : "&") + std::string("options=-c%20work_mem%3D7MB")
+                      : std::string(" options='-c work_mem=7MB'");
+    pg::connection_pool pool(ex, p);
+    pool.start();
+    auto [ec, r, d] = co_await test::simple{pool}.query(show);
+    REQUIRE_MESSAGE(!ec, d.message());
+    CHECK(r.get<std::string>(0, 0) == "7MB");
+    CHECK(r.get<std::string>(0, 1) == "ISO, MDY");
+    CHECK(r.get<std::string>(0, 2) == "force_generic_plan");
+  });
+}
+
 TEST_CASE("pool exhaustion gives pool_timeout") {
   test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
     auto p = test::params(2);
