@@ -9,7 +9,7 @@ It builds a Release tree (build-release), starts a private PostgreSQL the same w
 tests do, seeds it, runs the C++ benchmarks, then dataloader-server under wrk with
 coalescing on and off. Every comparison is measured in the same run; figures are medians.
 """
-import argparse, datetime, json, os, platform, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
+import argparse, datetime, getpass, json, os, platform, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench", "loader"))
@@ -168,6 +168,25 @@ def main():
                 r.update({"connections": conns, "coalesce": mode})
                 results["http_prefetch"].append(r)
                 print("prefetch:", json.dumps(r), flush=True)
+        # The same with PostgreSQL "across a network": a relay delaying each direction.
+        delay_us = 250
+        proxy_port = free_port()
+        pg_port = re.search(r"port=(\d+)", url).group(1)
+        proxy = subprocess.Popen([os.path.join(build, "bench", "delay_proxy"), str(proxy_port), pg_port, str(delay_us)],
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            proxy.stdout.readline()  # "ready"
+            remote_url = f"postgresql://{getpass.getuser() if os.getuid() else 'postgres'}@127.0.0.1:{proxy_port}/postgres"
+            results["http_prefetch_remote"] = []
+            for conns in conns_list[:-1] or conns_list:
+                for mode in ("on", "off"):
+                    r = http_load(server_bin, remote_url, prefetch, users, conns, seconds, ["--coalesce", mode], url)
+                    r.update({"connections": conns, "coalesce": mode, "one_way_delay_us": delay_us})
+                    results["http_prefetch_remote"].append(r)
+                    print("prefetch remote:", json.dumps(r), flush=True)
+        finally:
+            proxy.terminate()
+            proxy.wait()
         results["http_save"] = []
         save = os.path.join(ROOT, "bench", "http", "save.lua")
         for mode in ("on", "off"):
@@ -198,7 +217,8 @@ def main():
     else:
         # The smoke run checks that every part produced its figures.
         assert results["http_prefetch"] and all(r["requests"] > 0 for r in results["http_prefetch"])
-        assert all(r["non_2xx"] == 0 for r in results["http_prefetch"] + results["http_save"])
+        assert results["http_prefetch_remote"] and all(r["requests"] > 0 for r in results["http_prefetch_remote"])
+        assert all(r["non_2xx"] == 0 for r in results["http_prefetch"] + results["http_prefetch_remote"] + results["http_save"])
         print("quick benchmark: all parts ran")
 
 
