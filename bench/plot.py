@@ -14,28 +14,35 @@ def main(path):
     docs = os.path.join(ROOT, "docs")
     os.makedirs(docs, exist_ok=True)
     tmp = tempfile.mkdtemp()
-    rows = r["http_prefetch"]
-    for mode in ("on", "off"):
-        with open(os.path.join(tmp, f"{mode}.dat"), "w") as f:
+    # One data file per series: local on/off, and through the delaying relay when measured.
+    series = {"on": r["http_prefetch"], "off": r["http_prefetch"],
+              "remote_on": r.get("http_prefetch_remote") or [], "remote_off": r.get("http_prefetch_remote") or []}
+    for name, rows in series.items():
+        mode = name.split("_")[-1]
+        with open(os.path.join(tmp, f"{name}.dat"), "w") as f:
             for x in sorted((x for x in rows if x["coalesce"] == mode), key=lambda x: x["connections"]):
                 f.write(f'{x["connections"]} {x["requests_per_s"]} {x["p99_ms"]} {x["statements_per_request"]} {x["p50_ms"]}\n')
-    common = f'''set terminal svg size 640,400 dynamic font "sans,12" background "white"
+    remote = r.get("http_prefetch_remote")
+    rtt = f'{2 * remote[0]["one_way_delay_us"] / 1000:g} ms' if remote else ""
+    remote_lines = (f', remote_on using 1:{{col}} with linespoints lw 2 dt 2 title "coalesce on, PostgreSQL {rtt} away", '
+                    f'remote_off using 1:{{col}} with linespoints lw 2 dt 2 title "coalesce off, PostgreSQL {rtt} away"') if remote else ""
+    common = f'''set terminal svg size 640,460 dynamic font "sans,12" background "white"
 set logscale x 2
 set xlabel "concurrent connections (wrk)"
-set key top left
+set key below
 set grid
-on = "{tmp}/on.dat"; off = "{tmp}/off.dat"
+on = "{tmp}/on.dat"; off = "{tmp}/off.dat"; remote_on = "{tmp}/remote_on.dat"; remote_off = "{tmp}/remote_off.dat"
 '''
     gnuplot(common + f'''set output "{docs}/http-throughput.svg"
-set title "GET /v1/users/{{id}}/prefetch: throughput ({r["machine"]["cores"]} cores, PostgreSQL {r["machine"]["postgresql"]})"
+set title "GET /v1/users/{{id}}/prefetch: throughput ({r["machine"]["cores"]} cores, PostgreSQL {r["machine"]["postgresql"].split()[0]})"
 set ylabel "requests / s"
-plot on using 1:2 with linespoints lw 2 title "coalesce on", off using 1:2 with linespoints lw 2 title "coalesce off (N+1)"
+plot on using 1:2 with linespoints lw 2 title "coalesce on", off using 1:2 with linespoints lw 2 title "coalesce off (N+1)"{remote_lines.format(col=2)}
 ''')
     gnuplot(common + f'''set output "{docs}/http-p99.svg"
 set title "GET /v1/users/{{id}}/prefetch: p99 latency"
 set ylabel "p99 (ms)"
 set logscale y
-plot on using 1:3 with linespoints lw 2 title "coalesce on", off using 1:3 with linespoints lw 2 title "coalesce off (N+1)"
+plot on using 1:3 with linespoints lw 2 title "coalesce on", off using 1:3 with linespoints lw 2 title "coalesce off (N+1)"{remote_lines.format(col=3)}
 ''')
     gnuplot(common + f'''set output "{docs}/statements-per-request.svg"
 set title "SQL statements per prefetch request"
