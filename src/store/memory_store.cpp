@@ -4,7 +4,6 @@
 #include "store_impl.hpp"
 #include "validation.hpp"
 
-
 #include <algorithm>
 #include <map>
 #include <tuple>
