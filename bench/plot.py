@@ -50,22 +50,22 @@ set ylabel "statements / request"
 set logscale y
 plot on using 1:4 with linespoints lw 2 title "coalesce on", off using 1:4 with linespoints lw 2 title "coalesce off (N+1)"
 ''')
-    saves = r["saves"]
+    saves, overwrite = r["saves"], r.get("saves_overwrite") or r["saves"]
     names = ["one_per_record", "chunks_of_100", "pipelined_chunks", "single_statement", "coalesced"]
     with open(os.path.join(tmp, "saves.dat"), "w") as f:
         for i, n in enumerate(names):
-            f.write(f'{i} "{n.replace("_", " ")}" {saves[n + "_ms"]}\n')
+            f.write(f'{i} "{n.replace("_", " ")}" {saves[n + "_ms"]} {overwrite[n + "_ms"]}\n')
     gnuplot(f'''set terminal svg size 640,400 dynamic font "sans,12" background "white"
 set output "{docs}/save-strategies.svg"
 set title "Saving {saves["records"]} memories (median of {saves["repeats"]})"
 set ylabel "milliseconds (log)"
 set logscale y
 set style fill solid 0.6
-set boxwidth 0.6
+set boxwidth 0.35
 set grid ytics
-unset key
+set key top right
 set xtics rotate by -20
-plot "{tmp}/saves.dat" using 1:3:xtic(2) with boxes
+plot "{tmp}/saves.dat" using ($1-0.18):3:xtic(2) with boxes title "new records", "" using ($1+0.18):4 with boxes title "overwriting"
 ''')
     print("plots written to docs/")
 

@@ -149,6 +149,7 @@ def main():
         print("pg:", json.dumps(results["pg_access_patterns"]), flush=True)
         lines = [json.loads(l) for l in sh(os.path.join(build, "bench", "store_save_strategies"), url, *extra).splitlines()]
         results["saves"] = next(l for l in lines if l["kind"] == "saves")
+        results["saves_overwrite"] = next(l for l in lines if l["kind"] == "saves_overwrite")
         results["prefetch_naive_vs_batched"] = [l for l in lines if l["kind"] == "prefetch"]
         print("store:", json.dumps(lines), flush=True)
 

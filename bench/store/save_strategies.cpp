@@ -1,4 +1,7 @@
-// Saving 10,000 memories five ways, side by side in one run (the seed's table):
+// Saving 10,000 memories five ways, side by side in one run (the seed's table), twice:
+// as new records, and overwriting 10,000 existing ones. Every strategy starts from the
+// same state (the bench's rows deleted or freshly written, then VACUUM), so none inherits
+// the dead rows an earlier strategy left.
 //   one_per_record   10,000 upserts, each awaited before the next
 //   chunks_of_100    100 statements of 100 rows, each awaited before the next
 //   single_statement one unnest() upsert of 10,000 rows
@@ -16,6 +19,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+
+#include <libpq-fe.h>
 
 #include <algorithm>
 #include <chrono>
@@ -65,6 +70,34 @@ asio::awaitable<void> must(pg::connection_pool& pool, const pg::statement& st, p
   if (ec) throw std::runtime_error(st.name + ": " + d.message());
 }
 
+// VACUUM can be neither prepared nor run in a transaction: a plain blocking connection.
+class vacuum_connection {
+ public:
+  explicit vacuum_connection(const std::string& url) : c_(PQconnectdb(url.c_str())) {
+    if (PQstatus(c_) != CONNECTION_OK) throw std::runtime_error(std::string("vacuum connection: ") + PQerrorMessage(c_));
+  }
+  ~vacuum_connection() { PQfinish(c_); }
+  vacuum_connection(const vacuum_connection&) = delete;
+  vacuum_connection& operator=(const vacuum_connection&) = delete;
+  void vacuum() {
+    PGresult* r = PQexec(c_, "VACUUM memories");
+    const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok) throw std::runtime_error(std::string("VACUUM: ") + PQerrorMessage(c_));
+  }
+
+ private:
+  PGconn* c_;
+};
+
+// The state every strategy starts from: no bench rows (new records), or all `total` of
+// them written once (overwrites); then VACUUM.
+asio::awaitable<void> reset(pg::connection_pool& pool, vacuum_connection& vac, bool overwrite, std::size_t total) {
+  co_await must(pool, cleanup, {});
+  if (overwrite) co_await must(pool, upsert, params_of(make_rows(0, total, -1)));
+  vac.vacuum();
+}
+
 // Waits for `n` callback completions.
 struct countdown {
   explicit countdown(asio::any_io_executor ex, std::size_t n) : timer(ex, clock_type::time_point::max()), left(n) {}
@@ -97,6 +130,7 @@ int main(int argc, char** argv) {
   p.size = 2;
   pg::connection_pool pool(io.get_executor(), p);
   pool.start();
+  vacuum_connection vac(argv[1]);
   std::exception_ptr error;
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
     auto m = co_await store::migrate(pool);
@@ -105,48 +139,55 @@ int main(int argc, char** argv) {
     store::store_options off;
     off.coalesce = false;
     store::memory_store naive(pool, off);
-    std::map<std::string, std::vector<double>> times;
+    std::map<std::string, std::vector<double>> times[2];  // [0] new records, [1] overwrites
     auto ex = co_await asio::this_coro::executor;
-    for (int round = 0; round < repeats; ++round) {
-      co_await must(pool, cleanup, {});
-      auto t0 = clock_type::now();
-      for (std::size_t i = 0; i < total; ++i) co_await must(pool, upsert, params_of(make_rows(i, i + 1, round)));
-      times["one_per_record"].push_back(ms_since(t0));
+    for (int round = 0; round < repeats; ++round)
+      for (int overwrite = 0; overwrite < 2; ++overwrite) {
+        auto& t = times[overwrite];
+        co_await reset(pool, vac, overwrite, total);
+        auto t0 = clock_type::now();
+        for (std::size_t i = 0; i < total; ++i) co_await must(pool, upsert, params_of(make_rows(i, i + 1, round)));
+        t["one_per_record"].push_back(ms_since(t0));
 
-      t0 = clock_type::now();
-      for (std::size_t i = 0; i < total; i += 100) co_await must(pool, upsert, params_of(make_rows(i, i + 100, round)));
-      times["chunks_of_100"].push_back(ms_since(t0));
+        co_await reset(pool, vac, overwrite, total);
+        t0 = clock_type::now();
+        for (std::size_t i = 0; i < total; i += 100) co_await must(pool, upsert, params_of(make_rows(i, i + 100, round)));
+        t["chunks_of_100"].push_back(ms_since(t0));
 
-      auto all = make_rows(0, total, round);
-      t0 = clock_type::now();
-      co_await must(pool, upsert, params_of(all));
-      times["single_statement"].push_back(ms_since(t0));
+        auto all = make_rows(0, total, round);
+        co_await reset(pool, vac, overwrite, total);
+        t0 = clock_type::now();
+        co_await must(pool, upsert, params_of(all));
+        t["single_statement"].push_back(ms_since(t0));
 
-      std::vector<rows> chunks;
-      for (std::size_t i = 0; i < total; i += 100) chunks.push_back(make_rows(i, i + 100, round));
-      std::vector<dataloader::diagnostics> ds(chunks.size());
-      countdown piped(ex, chunks.size());
-      t0 = clock_type::now();
-      for (std::size_t c = 0; c < chunks.size(); ++c)
-        pool.async_query(upsert, params_of(chunks[c]), {}, ds[c], [&](dataloader::error_code ec, pg::result) { piped.done(!ec); });
-      co_await piped.wait();
-      times["pipelined_chunks"].push_back(ms_since(t0));
+        std::vector<rows> chunks;
+        for (std::size_t i = 0; i < total; i += 100) chunks.push_back(make_rows(i, i + 100, round));
+        std::vector<dataloader::diagnostics> ds(chunks.size());
+        countdown piped(ex, chunks.size());
+        co_await reset(pool, vac, overwrite, total);
+        t0 = clock_type::now();
+        for (std::size_t c = 0; c < chunks.size(); ++c)
+          pool.async_query(upsert, params_of(chunks[c]), {}, ds[c], [&](dataloader::error_code ec, pg::result) { piped.done(!ec); });
+        co_await piped.wait();
+        t["pipelined_chunks"].push_back(ms_since(t0));
 
-      std::vector<store::memory_input> items;
-      for (std::size_t i = 0; i < total; ++i)
-        items.push_back({all.u[i], all.c[i], all.k[i], all.v[i] + " coalesced"});
-      countdown saves(ex, total);
-      t0 = clock_type::now();
-      for (auto& item : items) {
-        std::vector<store::memory_input> one{item};
-        coalesced.async_save_memories(std::move(one), [&](std::exception_ptr, dataloader::result<std::int64_t> r) { saves.done(r.has_value()); });
+        std::vector<store::memory_input> items;
+        for (std::size_t i = 0; i < total; ++i) items.push_back({all.u[i], all.c[i], all.k[i], all.v[i] + " coalesced"});
+        countdown saves(ex, total);
+        co_await reset(pool, vac, overwrite, total);
+        t0 = clock_type::now();
+        for (auto& item : items) {
+          std::vector<store::memory_input> one{item};
+          coalesced.async_save_memories(std::move(one), [&](std::exception_ptr, dataloader::result<std::int64_t> r) { saves.done(r.has_value()); });
+        }
+        co_await saves.wait();
+        t["coalesced"].push_back(ms_since(t0));
       }
-      co_await saves.wait();
-      times["coalesced"].push_back(ms_since(t0));
+    for (int overwrite = 0; overwrite < 2; ++overwrite) {
+      std::printf("{\"kind\": \"%s\", \"records\": %zu, \"repeats\": %d", overwrite ? "saves_overwrite" : "saves", total, repeats);
+      for (auto& [name, v] : times[overwrite]) std::printf(", \"%s_ms\": %.3f", name.c_str(), median(v));
+      std::printf("}\n");
     }
-    std::printf("{\"kind\": \"saves\", \"records\": %zu, \"repeats\": %d", total, repeats);
-    for (auto& [name, v] : times) std::printf(", \"%s_ms\": %.3f", name.c_str(), median(v));
-    std::printf("}\n");
 
     // The seed's lookup table: N users' prefetch, naive vs batched, statements and time.
     for (int n : {1, 2, 5, 10, 100}) {
