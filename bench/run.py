@@ -5,7 +5,7 @@
                                   draws docs/*.svg and refreshes the README's table
   python3 bench/run.py --quick    smoke mode (under a minute; run by the test suite)
 
-It builds a Release tree (build-release), starts a private PostgreSQL the same way the
+It builds a Release tree (build-bench), starts a private PostgreSQL the same way the
 tests do, seeds it, runs the C++ benchmarks, then dataloader-server under wrk with
 coalescing on and off. Every comparison is measured in the same run; figures are medians.
 """
@@ -112,10 +112,10 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out")
     ap.add_argument("--no-readme", action="store_true")
-    ap.add_argument("--build", help="use this already-built tree (with benchmarks) instead of building build-release")
+    ap.add_argument("--build", help="use this already-built tree (with benchmarks) instead of building build-bench")
     a = ap.parse_args()
     quick = a.quick
-    build = a.build or os.path.join(ROOT, "build-release")
+    build = a.build or os.path.join(ROOT, "build-bench")  # its own tree: demo.sh builds build-release without benchmarks
     if not a.build:
         subprocess.run(["cmake", "-S", ROOT, "-B", build, "-DCMAKE_BUILD_TYPE=Release", "-DDATALOADER_TESTS=OFF",
                         "-DDATALOADER_BENCH=ON"], check=True, capture_output=True)
