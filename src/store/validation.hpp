@@ -7,22 +7,33 @@
 
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace dataloader::store::detail {
 
-inline std::string check_name(std::string_view field, std::string_view v) {
+// A field is named by a string, or by a function that builds the name: called only when
+// the value is refused, so that checking many valid items allocates nothing.
+template <class Field>
+std::string field_name(const Field& field) {
+  if constexpr (std::is_invocable_v<const Field&>) return field();
+  else return std::string(field);
+}
+
+template <class Field>
+std::string check_name(const Field& field, std::string_view v) {
   if (v.empty() || v.size() > max_name_bytes)
-    return std::string(field) + ": must be 1 to " + std::to_string(max_name_bytes) +
+    return field_name(field) + ": must be 1 to " + std::to_string(max_name_bytes) +
            " bytes (got " + std::to_string(v.size()) + ")";
-  if (auto p = pg::text_problem(v); !p.empty()) return std::string(field) + ": " + p;
+  if (auto p = pg::text_problem(v); !p.empty()) return field_name(field) + ": " + p;
   return {};
 }
 
-inline std::string check_text(std::string_view field, std::string_view v) {
+template <class Field>
+std::string check_text(const Field& field, std::string_view v) {
   if (v.size() > max_text_bytes)
-    return std::string(field) + ": must be at most " + std::to_string(max_text_bytes) +
+    return field_name(field) + ": must be at most " + std::to_string(max_text_bytes) +
            " bytes (got " + std::to_string(v.size()) + ")";
-  if (auto p = pg::text_problem(v); !p.empty()) return std::string(field) + ": " + p;
+  if (auto p = pg::text_problem(v); !p.empty()) return field_name(field) + ": " + p;
   return {};
 }
 
