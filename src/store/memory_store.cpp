@@ -353,6 +353,25 @@ std::string check_items(const std::vector<memory_input>& items) {
   return {};
 }
 
+// A validated profile or onboarding state: one upsert of its own (coalesce off) or through
+// the kind's coalesced writer; once written, the user's reads in flight are forgotten.
+asio::awaitable<result<bool>> put_one(detail::store_impl& s, const pg::statement& upsert,
+                                      detail::coalesced_writer<detail::store_impl::put_request, bool>& writer,
+                                      std::string user_id, std::string value) {
+  s.naive_queries.add(1);
+  result<bool> done = true;
+  if (!s.options.coalesce) {
+    pg::params args(std::vector<std::string>(1, user_id), std::vector<std::string>(1, value));
+    auto o = co_await s.query(upsert, std::move(args), false);
+    if (o.ec) done = detail::failure_of(o.ec, o.diag);
+  } else {
+    detail::store_impl::put_request request{user_id, std::move(value)};
+    done = co_await writer.submit(std::move(request));
+  }
+  if (done) s.forget_user(user_id);
+  co_return done;
+}
+
 asio::awaitable<result<prefetch_result>> load_snapshot(detail::store_impl& s, std::string user_id, int limit) {
   s.limits_seen.insert(limit);
   diagnostics d;
@@ -572,18 +591,7 @@ asio::awaitable<result<bool>> memory_store::put_profile(std::string user_id, std
   s.total_operations.add();
   if (auto p = detail::check_name("user_id", user_id); !p.empty()) co_return invalid<bool>(p);
   if (auto p = detail::check_text("profile", profile); !p.empty()) co_return invalid<bool>(p);
-  s.naive_queries.add(1);
-  result<bool> done = true;
-  if (!s.options.coalesce) {
-    pg::params args(std::vector<std::string>(1, user_id), std::vector<std::string>(1, profile));
-    auto o = co_await s.query(detail::sql::put_profiles, std::move(args), false);
-    if (o.ec) done = detail::failure_of(o.ec, o.diag);
-  } else {
-    detail::store_impl::put_request request{user_id, std::move(profile)};
-    done = co_await s.profile_puts.submit(std::move(request));
-  }
-  if (done) s.forget_user(user_id);
-  co_return done;
+  co_return co_await put_one(s, detail::sql::put_profiles, s.profile_puts, std::move(user_id), std::move(profile));
 }
 
 asio::awaitable<result<bool>> memory_store::put_onboarding(std::string user_id, nlohmann::json state) {
@@ -597,18 +605,7 @@ asio::awaitable<result<bool>> memory_store::put_onboarding(std::string user_id, 
     co_return invalid<bool>(std::string("state: ") + e.what());
   }
   if (auto p = detail::check_text("state", text); !p.empty()) co_return invalid<bool>(p);
-  s.naive_queries.add(1);
-  result<bool> done = true;
-  if (!s.options.coalesce) {
-    pg::params args(std::vector<std::string>(1, user_id), std::vector<std::string>(1, text));
-    auto o = co_await s.query(detail::sql::put_onboarding, std::move(args), false);
-    if (o.ec) done = detail::failure_of(o.ec, o.diag);
-  } else {
-    detail::store_impl::put_request request{user_id, std::move(text)};
-    done = co_await s.onboarding_puts.submit(std::move(request));
-  }
-  if (done) s.forget_user(user_id);
-  co_return done;
+  co_return co_await put_one(s, detail::sql::put_onboarding, s.onboarding_puts, std::move(user_id), std::move(text));
 }
 
 }  // namespace dataloader::store
