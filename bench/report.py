@@ -6,35 +6,30 @@ import json, os, sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def prefetch_table(title, points):
+    """One prefetch table (a row per connections x coalesce) and its on/off throughput ratios."""
+    out = [title, "",
+           "| connections | coalesce | requests/s | p50 ms | p99 ms | statements/request | round trips/request | server CPU µs/request |",
+           "|---|---|---|---|---|---|---|---|"]
+    for x in sorted(points, key=lambda x: (x["connections"], x["coalesce"] != "on")):
+        out.append(f'| {x["connections"]} | {x["coalesce"]} | {x["requests_per_s"]:,.0f} | {x["p50_ms"]:.2f} | {x["p99_ms"]:.2f} | '
+                   f'{x["statements_per_request"]:.3f} | {x["round_trips_per_request"]:.3f} | {x["server_cpu_us_per_request"]:.0f} |')
+    by = {(x["connections"], x["coalesce"]): x for x in points}
+    ratios = [f'{c}: {by[(c, "on")]["requests_per_s"] / by[(c, "off")]["requests_per_s"]:.2f}x'
+              for c in sorted({x["connections"] for x in points}) if (c, "on") in by and (c, "off") in by]
+    return out + ["", "Throughput, coalesce on / off, by connections: " + ", ".join(ratios) + ".", ""]
+
+
 def report(r):
     m = r["machine"]
     out = [f'Measured {m["date"]} on {m["cores"]} cores ({m["cpu"]}), PostgreSQL {m["postgresql"]} on the same '
            f'machine (private server, durability off{", shared_buffers " + m["shared_buffers"] if "shared_buffers" in m else ""}), load from `{m["wrk"].split(" [")[0]}` on the same cores. '
            f'Reproduce with `python3 bench/run.py`; every figure is in `bench/results/`.', ""]
-    out += ["### HTTP: `GET /v1/users/{random user}/prefetch`, 100,000 seeded users", "",
-            "| connections | coalesce | requests/s | p50 ms | p99 ms | statements/request | round trips/request | server CPU µs/request |",
-            "|---|---|---|---|---|---|---|---|"]
-    rows = sorted(r["http_prefetch"], key=lambda x: (x["connections"], x["coalesce"] != "on"))
-    for x in rows:
-        out.append(f'| {x["connections"]} | {x["coalesce"]} | {x["requests_per_s"]:,.0f} | {x["p50_ms"]:.2f} | {x["p99_ms"]:.2f} | '
-                   f'{x["statements_per_request"]:.3f} | {x["round_trips_per_request"]:.3f} | {x["server_cpu_us_per_request"]:.0f} |')
-    by = {(x["connections"], x["coalesce"]): x for x in r["http_prefetch"]}
-    ratios = [f'{c}: {by[(c, "on")]["requests_per_s"] / by[(c, "off")]["requests_per_s"]:.2f}x'
-              for c in sorted({x["connections"] for x in rows}) if (c, "on") in by and (c, "off") in by]
-    out += ["", "Throughput, coalesce on / off, by connections: " + ", ".join(ratios) + ".", ""]
+    out += prefetch_table("### HTTP: `GET /v1/users/{random user}/prefetch`, 100,000 seeded users", r["http_prefetch"])
     remote = r.get("http_prefetch_remote") or []
     if remote:
         rtt = 2 * remote[0]["one_way_delay_us"] / 1000
-        out += [f"### The same, PostgreSQL {rtt:g} ms away (round trip through a delaying relay)", "",
-                "| connections | coalesce | requests/s | p50 ms | p99 ms | statements/request | round trips/request | server CPU µs/request |",
-                "|---|---|---|---|---|---|---|---|"]
-        for x in sorted(remote, key=lambda x: (x["connections"], x["coalesce"] != "on")):
-            out.append(f'| {x["connections"]} | {x["coalesce"]} | {x["requests_per_s"]:,.0f} | {x["p50_ms"]:.2f} | {x["p99_ms"]:.2f} | '
-                       f'{x["statements_per_request"]:.3f} | {x["round_trips_per_request"]:.3f} | {x["server_cpu_us_per_request"]:.0f} |')
-        rb = {(x["connections"], x["coalesce"]): x for x in remote}
-        ratios = [f'{c}: {rb[(c, "on")]["requests_per_s"] / rb[(c, "off")]["requests_per_s"]:.2f}x'
-                  for c in sorted({x["connections"] for x in remote}) if (c, "on") in rb and (c, "off") in rb]
-        out += ["", "Throughput, coalesce on / off, by connections: " + ", ".join(ratios) + ".", ""]
+        out += prefetch_table(f"### The same, PostgreSQL {rtt:g} ms away (round trip through a delaying relay)", remote)
     out += ["![throughput](docs/http-throughput.svg) ![p99](docs/http-p99.svg) ![statements](docs/statements-per-request.svg)", ""]
     out += ["### HTTP: `POST /v1/memories`, 1–10 items per request", "",
             "| connections | coalesce | requests/s | items saved/s | p99 ms | statements/request | statements/saved item |",

@@ -9,7 +9,7 @@ It builds a Release tree (build-bench), starts a private PostgreSQL the same way
 tests do, seeds it, runs the C++ benchmarks, then dataloader-server under wrk with
 coalescing on and off. Every comparison is measured in the same run; figures are medians.
 """
-import argparse, datetime, getpass, json, os, platform, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
+import argparse, datetime, json, os, platform, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench", "loader"))
@@ -162,39 +162,36 @@ def main():
         seconds = 1 if quick else 10
         conns_list = [16] if quick else [1, 16, 64, 256]
         prefetch = os.path.join(ROOT, "bench", "http", "prefetch.lua")
-        results["http_prefetch"] = []
-        for conns in conns_list:
-            for mode in ("on", "off"):
-                r = http_load(server_bin, url, prefetch, users, conns, seconds, ["--coalesce", mode], url)
-                r.update({"connections": conns, "coalesce": mode})
-                results["http_prefetch"].append(r)
-                print("prefetch:", json.dumps(r), flush=True)
+
+        def on_off(label, script, server_url, conns_list, **extra):
+            """Each connection count with coalescing on, then off, on freshly started servers."""
+            points = []
+            for conns in conns_list:
+                for mode in ("on", "off"):
+                    r = http_load(server_bin, server_url, script, users, conns, seconds, ["--coalesce", mode], url)
+                    r.update({"connections": conns, "coalesce": mode, **extra})
+                    points.append(r)
+                    print(label + ":", json.dumps(r), flush=True)
+            return points
+
+        results["http_prefetch"] = on_off("prefetch", prefetch, url, conns_list)
         # The same with PostgreSQL "across a network": a relay delaying each direction.
         delay_us = 250
         proxy_port = free_port()
         pg_port = re.search(r"port=(\d+)", url).group(1)
+        pg_user = re.search(r"user=([^&]+)", url).group(1)
         proxy = subprocess.Popen([os.path.join(build, "bench", "delay_proxy"), str(proxy_port), pg_port, str(delay_us)],
                                  stdout=subprocess.PIPE, text=True)
         try:
             proxy.stdout.readline()  # "ready"
-            remote_url = f"postgresql://{getpass.getuser() if os.getuid() else 'postgres'}@127.0.0.1:{proxy_port}/postgres"
-            results["http_prefetch_remote"] = []
-            for conns in conns_list[:-1] or conns_list:
-                for mode in ("on", "off"):
-                    r = http_load(server_bin, remote_url, prefetch, users, conns, seconds, ["--coalesce", mode], url)
-                    r.update({"connections": conns, "coalesce": mode, "one_way_delay_us": delay_us})
-                    results["http_prefetch_remote"].append(r)
-                    print("prefetch remote:", json.dumps(r), flush=True)
+            remote_url = f"postgresql://{pg_user}@127.0.0.1:{proxy_port}/postgres"
+            results["http_prefetch_remote"] = on_off("prefetch remote", prefetch, remote_url, conns_list[:-1] or conns_list,
+                                                     one_way_delay_us=delay_us)
         finally:
             proxy.terminate()
             proxy.wait()
-        results["http_save"] = []
         save = os.path.join(ROOT, "bench", "http", "save.lua")
-        for mode in ("on", "off"):
-            r = http_load(server_bin, url, save, users, 16 if quick else 64, seconds, ["--coalesce", mode], url)
-            r.update({"connections": 16 if quick else 64, "coalesce": mode})
-            results["http_save"].append(r)
-            print("save:", json.dumps(r), flush=True)
+        results["http_save"] = on_off("save", save, url, [16 if quick else 64])
         results["batch_settings"] = []
         if not quick:
             for args in (["--max-batch-size", "10"], ["--max-batch-size", "100"], ["--max-batch-size", "1000"],
