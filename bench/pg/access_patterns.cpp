@@ -6,6 +6,7 @@
 // Prints one JSON object per (pattern, N) with the median over repeats, in milliseconds.
 //   access_patterns DATABASE_URL [--quick]
 #include "dataloader/pg/connection_pool.hpp"
+#include "support.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -26,7 +27,9 @@
 
 namespace asio = boost::asio;
 namespace pg = dataloader::pg;
-using clock_type = std::chrono::steady_clock;
+using bench::clock_type;
+using bench::median;
+using bench::ms_since;
 
 namespace {
 
@@ -45,11 +48,6 @@ std::vector<std::string> keys(int n, int round) {
   return out;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 asio::awaitable<double> sequential(pg::connection_pool& pool, const std::vector<std::string>& ks) {
   dataloader::diagnostics d;
   const auto t0 = clock_type::now();
@@ -57,24 +55,19 @@ asio::awaitable<double> sequential(pg::connection_pool& pool, const std::vector<
     auto [ec, r] = co_await pool.async_query(get_one, pg::params(k), {}, d, asio::as_tuple(asio::use_awaitable));
     if (ec || r.rows() != 1) throw std::runtime_error("sequential lookup failed: " + d.message());
   }
-  co_return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+  co_return ms_since(t0);
 }
 
 asio::awaitable<double> pipelined(pg::connection_pool& pool, const std::vector<std::string>& ks) {
-  auto ex = co_await asio::this_coro::executor;
-  asio::steady_timer done(ex, clock_type::time_point::max());
-  std::size_t left = ks.size();
-  bool failed = false;
+  bench::countdown done(co_await asio::this_coro::executor, ks.size(), "pipelined lookup failed");
   std::vector<dataloader::diagnostics> ds(ks.size());
   const auto t0 = clock_type::now();
   for (std::size_t i = 0; i < ks.size(); ++i)
     pool.async_query(get_one, pg::params(ks[i]), {}, ds[i], [&](dataloader::error_code ec, pg::result r) {
-      failed |= ec || r.rows() != 1;
-      if (--left == 0) done.cancel();
+      done.done(!ec && r.rows() == 1);
     });
-  co_await done.async_wait(asio::as_tuple(asio::use_awaitable));
-  if (failed) throw std::runtime_error("pipelined lookup failed");
-  co_return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+  co_await done.wait();
+  co_return ms_since(t0);
 }
 
 asio::awaitable<double> any(pg::connection_pool& pool, const std::vector<std::string>& ks) {
@@ -82,7 +75,7 @@ asio::awaitable<double> any(pg::connection_pool& pool, const std::vector<std::st
   const auto t0 = clock_type::now();
   auto [ec, r] = co_await pool.async_query(get_any, pg::params(ks), {}, d, asio::as_tuple(asio::use_awaitable));
   if (ec || r.rows() != ks.size()) throw std::runtime_error("= ANY lookup failed: " + d.message());
-  co_return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+  co_return ms_since(t0);
 }
 
 // The floor: plain blocking libpq in pipeline mode, statement already prepared.
@@ -103,7 +96,7 @@ double libpq_floor(PGconn* c, const std::vector<std::string>& ks) {
     if (st == PGRES_PIPELINE_SYNC) break;
   }
   if (got != ks.size()) throw std::runtime_error("libpq floor lookup failed");
-  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+  return ms_since(t0);
 }
 
 }  // namespace

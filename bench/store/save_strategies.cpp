@@ -12,6 +12,7 @@
 //   save_strategies DATABASE_URL [--quick]
 #include "dataloader/store/memory_store.hpp"
 #include "dataloader/store/migrations.hpp"
+#include "support.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -31,7 +32,10 @@
 namespace asio = boost::asio;
 namespace pg = dataloader::pg;
 namespace store = dataloader::store;
-using clock_type = std::chrono::steady_clock;
+using bench::clock_type;
+using bench::countdown;
+using bench::median;
+using bench::ms_since;
 
 namespace {
 
@@ -56,13 +60,6 @@ rows make_rows(std::size_t from, std::size_t to, int round) {
 }
 pg::params params_of(const rows& r) { return pg::params(r.u, r.c, r.k, r.v); }
 
-double ms_since(clock_type::time_point t0) {
-  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
-}
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 asio::awaitable<void> must(pg::connection_pool& pool, const pg::statement& st, pg::params p) {
   dataloader::diagnostics d;
@@ -97,22 +94,6 @@ asio::awaitable<void> reset(pg::connection_pool& pool, vacuum_connection& vac, b
   if (overwrite) co_await must(pool, upsert, params_of(make_rows(0, total, -1)));
   vac.vacuum();
 }
-
-// Waits for `n` callback completions.
-struct countdown {
-  explicit countdown(asio::any_io_executor ex, std::size_t n) : timer(ex, clock_type::time_point::max()), left(n) {}
-  asio::steady_timer timer;
-  std::size_t left;
-  bool failed = false;
-  void done(bool ok) {
-    failed |= !ok;
-    if (--left == 0) timer.cancel();
-  }
-  asio::awaitable<void> wait() {
-    if (left > 0) co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (failed) throw std::runtime_error("a save failed");
-  }
-};
 
 }  // namespace
 
@@ -163,7 +144,7 @@ int main(int argc, char** argv) {
         std::vector<rows> chunks;
         for (std::size_t i = 0; i < total; i += 100) chunks.push_back(make_rows(i, i + 100, round));
         std::vector<dataloader::diagnostics> ds(chunks.size());
-        countdown piped(ex, chunks.size());
+        countdown piped(ex, chunks.size(), "a pipelined chunk failed");
         co_await reset(pool, vac, overwrite, total);
         t0 = clock_type::now();
         for (std::size_t c = 0; c < chunks.size(); ++c)
@@ -173,7 +154,7 @@ int main(int argc, char** argv) {
 
         std::vector<store::memory_input> items;
         for (std::size_t i = 0; i < total; ++i) items.push_back({all.u[i], all.c[i], all.k[i], all.v[i] + " coalesced"});
-        countdown saves(ex, total);
+        countdown saves(ex, total, "a save failed");
         co_await reset(pool, vac, overwrite, total);
         t0 = clock_type::now();
         for (auto& item : items) {
@@ -196,7 +177,7 @@ int main(int argc, char** argv) {
       for (int round = 0; round < (quick ? 1 : 7); ++round) {
         for (auto* s : {&naive, &coalesced}) {
           const auto before = s->stats().queries;
-          countdown c(ex, static_cast<std::size_t>(n));
+          countdown c(ex, static_cast<std::size_t>(n), "a prefetch failed");
           const auto t0 = clock_type::now();
           for (int u = 0; u < n; ++u)
             s->async_prefetch("savebench" + std::to_string(u), 20,
