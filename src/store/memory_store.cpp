@@ -180,6 +180,19 @@ std::vector<bool> all_true(std::span<const store_impl::put_request* const> rs, c
 }
 using onboarding_results = std::vector<result<std::optional<nlohmann::json>>>;
 
+// One result per id, in the ids' order, from the rows found by id (a missing id: nullopt).
+template <class V>
+std::vector<result<std::optional<V>>> in_key_order(std::span<const std::string> ids,
+                                                   const std::unordered_map<std::string, V>& found) {
+  std::vector<result<std::optional<V>>> results;
+  results.reserve(ids.size());
+  for (const auto& id : ids) {
+    auto it = found.find(id);
+    results.emplace_back(it == found.end() ? std::optional<V>{} : std::optional<V>(it->second));
+  }
+  return results;
+}
+
 // Rows of sql::user_snapshots: column 0 is the key's 1-based position, 1 the user's memory
 // count, 2 the memory's rank (NULL: the user has none), 3 and 4 profile and onboarding
 // state (on the user's first row only), 5.. the memory.
@@ -220,12 +233,7 @@ store_impl::store_impl(pg::connection_pool& p, store_options opts, loader_regist
                  std::unordered_map<std::string, std::string> found;
                  for (std::size_t i = 0; i < out.result.rows(); ++i)
                    found.emplace(*out.result.get<std::string>(i, 0), *out.result.get<std::string>(i, 1));
-                 profile_results results;
-                 for (const auto& id : ids) {
-                   auto it = found.find(id);
-                   results.emplace_back(it == found.end() ? std::optional<std::string>{} : std::optional<std::string>(it->second));
-                 }
-                 co_return results;
+                 co_return in_key_order(ids, found);
                },
                loader_opts("profiles")),
       onboarding(p.get_executor(),
@@ -238,12 +246,7 @@ store_impl::store_impl(pg::connection_pool& p, store_options opts, loader_regist
                      if (!state) co_return fail_all<std::optional<nlohmann::json>>(ids.size(), decode_failure());
                      found.emplace(*out.result.get<std::string>(i, 0), std::move(*state));
                    }
-                   onboarding_results results;
-                   for (const auto& id : ids) {
-                     auto it = found.find(id);
-                     results.emplace_back(it == found.end() ? std::optional<nlohmann::json>{} : std::optional<nlohmann::json>(it->second));
-                   }
-                   co_return results;
+                   co_return in_key_order(ids, found);
                  },
                  loader_opts("onboarding")),
       snapshots(p.get_executor(),
