@@ -2,6 +2,7 @@
 
 #include "dataloader/http/url.hpp"
 #include "json_writer.hpp"
+#include "dataloader/json.hpp"
 #include "dataloader/pg/types.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -159,10 +160,11 @@ std::vector<std::string> split_commas(const std::vector<std::string>& values) {
 
 // The body as a JSON object, or why not.
 std::variant<json, problem> json_body(const request& req) {
-  auto body = json::parse(req.body(), nullptr, false);
-  if (body.is_discarded()) return bad("body: malformed JSON (or invalid UTF-8)");
-  if (!body.is_object()) return bad("body: must be a JSON object");
-  return body;
+  json_error e;
+  auto body = parse_json(req.body(), e);
+  if (!body) return bad((e.field.empty() ? std::string("body") : e.field) + ": " + e.message);
+  if (!body->is_object()) return bad("body: must be a JSON object");
+  return std::move(*body);
 }
 
 std::optional<problem> string_field(const json& obj, const std::string& where, const char* name, std::string& out) {

@@ -1,5 +1,7 @@
 #include "dataloader/pg/types.hpp"
 
+#include "dataloader/json.hpp"
+
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -196,6 +198,9 @@ encoded param_traits<double>::encode(double v) {
 }
 
 encoded param_traits<nlohmann::json>::encode(const nlohmann::json& j) {
+  // dump() recurses once per level.
+  if (!json_depth_within(j))
+    return {std::nullopt, "is nested deeper than " + std::to_string(max_json_depth) + " levels"};
   try {
     std::string text = j.dump();  // strict: throws on invalid UTF-8 in strings
     if (auto p = text_problem(text); !p.empty()) return {std::nullopt, std::move(p)};
@@ -223,9 +228,8 @@ std::optional<double> result_traits<double>::decode(std::string_view s) {
 }
 
 std::optional<nlohmann::json> result_traits<nlohmann::json>::decode(std::string_view s) {
-  auto j = nlohmann::json::parse(s, nullptr, false);
-  if (j.is_discarded()) return std::nullopt;
-  return j;
+  json_error ignored;
+  return parse_json(s, ignored);
 }
 
 }  // namespace dataloader::pg

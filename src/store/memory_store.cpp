@@ -4,6 +4,8 @@
 #include "store_impl.hpp"
 #include "validation.hpp"
 
+#include "dataloader/json.hpp"
+
 #include <algorithm>
 #include <map>
 #include <tuple>
@@ -601,6 +603,8 @@ asio::awaitable<result<bool>> memory_store::put_onboarding(std::string user_id, 
   auto& s = *impl_;
   s.total_operations.add();
   if (auto p = detail::check_name("user_id", user_id); !p.empty()) co_return invalid<bool>(p);
+  if (!json_depth_within(state))  // before dump(), which recurses once per level
+    co_return invalid<bool>("state: nested deeper than " + std::to_string(max_json_depth) + " levels");
   std::string text;
   try {
     text = state.dump();

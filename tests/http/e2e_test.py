@@ -171,6 +171,33 @@ class Routes(unittest.TestCase):
             self.assertEqual(payload["error"]["code"], "invalid_argument")
             self.assertIn(expected, payload["error"]["message"], path)
 
+    def test_deeply_nested_json_is_400_and_the_server_stays_up(self):
+        # Regression: a 100,000-deep onboarding state (1.2 MB) overflowed the stack and
+        # killed the process. Every JSON body is parsed with a nesting limit of 128.
+        s = self.srv
+        for depth, path, make in [
+            (100_000, "/v1/users/e2e-deep/onboarding", lambda d: '{"state":' + '{"a":' * d + '1' + '}' * d + '}'),
+            (200, "/v1/users/e2e-deep/onboarding", lambda d: '{"state":' + '[' * d + ']' * d + '}'),
+            (100_000, "/v1/memories", lambda d: '{"memories":' + '[' * d + ']' * d + '}'),
+            (100_000, "/v1/users/e2e-deep/memories/search", lambda d: '[' * d + ']' * d),
+        ]:
+            method = "PUT" if path.endswith("onboarding") else "POST"
+            status, payload, _ = s.request(method, path, raw_body=make(depth).encode())
+            self.assertEqual(status, 400, (path, depth))
+            self.assertEqual(payload["error"]["code"], "invalid_argument")
+            self.assertIn("nested deeper than 128 levels", payload["error"]["message"])
+        status, payload, _ = s.request("PUT", "/v1/users/e2e-deep/onboarding", raw_body=b'{"state":' + b'{"a":' * 100_000)
+        self.assertEqual(status, 400)
+        self.assertIn("state: nested deeper than 128 levels", payload["error"]["message"])
+        # 127 levels inside the body's own object is the deepest accepted state, and it reads back.
+        deepest = {"a": 1}
+        for _ in range(126):
+            deepest = {"a": deepest}
+        self.assertEqual(s.request("PUT", "/v1/users/e2e-deep/onboarding", {"state": deepest})[0], 200)
+        status, body, _ = s.request("GET", "/v1/users/e2e-deep/prefetch")
+        self.assertEqual((status, body["onboarding"]), (200, deepest))
+        self.assertEqual(s.request("GET", "/healthz")[0], 200)
+
     def test_a_body_with_one_invalid_item_writes_nothing(self):
         items = [{"user_id": "e2e-atomic", "category": "FACT", "key": f"k{i}", "value": "v"} for i in range(3)]
         items[2]["key"] = "k" * 300
