@@ -7,5 +7,5 @@
 #include "dataloader/loader/loader.hpp"
 #include "dataloader/loader/options.hpp"
 #include "dataloader/loader/registry.hpp"
-#include "dataloader/loader/result.hpp"
+#include "dataloader/result.hpp"
 #include "dataloader/loader/stats.hpp"

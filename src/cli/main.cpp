@@ -6,6 +6,7 @@
 #include "dataloader/http/service.hpp"
 #include "dataloader/store/memory_store.hpp"
 #include "dataloader/store/migrations.hpp"
+#include "dataloader/version.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -22,7 +23,7 @@ using namespace dataloader;
 
 namespace {
 
-constexpr const char* version = "asio-dataloader 0.1.0";
+constexpr const char* version = "asio-dataloader " DATALOADER_VERSION;
 
 int fatal(const std::string& message, int status = 1) {
   std::fprintf(stderr, "dataloader-server: %s\n", message.c_str());
@@ -145,7 +146,7 @@ int serve(const cli::options& o) {
   std::fprintf(stderr,
                "dataloader-server %s listening on %s:%u (threads %zu, pool %zu, max batch %zu, batch window %lld us, "
                "coalesce %s, max in-flight %zu, auth %s)\n",
-               version + 16, ep.address().to_string().c_str(), ep.port(), threads, pool.config().size, o.max_batch_size,
+               DATALOADER_VERSION, ep.address().to_string().c_str(), ep.port(), threads, pool.config().size, o.max_batch_size,
                static_cast<long long>(o.batch_window.count()), o.coalesce ? "on" : "off", o.max_inflight,
                o.api_token ? "bearer token" : "none (loopback only)");
   std::vector<std::thread> workers;

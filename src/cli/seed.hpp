@@ -3,7 +3,7 @@
 // run upserts the same rows.
 #pragma once
 
-#include "dataloader/loader/result.hpp"
+#include "dataloader/result.hpp"
 #include "dataloader/pg/connection_pool.hpp"
 
 #include <boost/asio/awaitable.hpp>

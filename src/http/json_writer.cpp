@@ -22,7 +22,7 @@ void append_json_string(std::string& out, std::string_view s) {
     if (i == s.size()) break;
     const auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
-      if (const auto n = pg::utf8_sequence(s, i)) {
+      if (const auto n = utf8_sequence(s, i)) {
         out.append(s.data() + i, n);
         i += n;
       } else {
@@ -107,10 +107,10 @@ json_writer& json_writer::null() {
   return *this;
 }
 
-json_writer& json_writer::timestamp(pg::timestamp t) {
+json_writer& json_writer::timestamp(dataloader::timestamp t) {
   separate();
   out_.push_back('"');
-  pg::append_rfc3339(out_, t);
+  append_rfc3339(out_, t);
   out_.push_back('"');
   return *this;
 }

@@ -9,7 +9,7 @@
 // is not diagnosed.
 #pragma once
 
-#include "dataloader/pg/types.hpp"
+#include "dataloader/text.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -34,7 +34,7 @@ class json_writer {
   json_writer& integer(std::int64_t v);
   json_writer& boolean(bool v);
   json_writer& null();
-  json_writer& timestamp(pg::timestamp t);  // RFC 3339 string
+  json_writer& timestamp(dataloader::timestamp t);  // RFC 3339 string
   json_writer& value(const nlohmann::json& v);
   template <class T>
   json_writer& optional(const std::optional<T>& v) {

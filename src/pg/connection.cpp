@@ -2,6 +2,8 @@
 
 #include "pool_impl.hpp"
 
+#include "dataloader/pg/sqlstate.hpp"
+
 #include <boost/asio/post.hpp>
 
 #include <libpq-fe.h>
@@ -188,6 +190,24 @@ void connection::submit(request_ptr r) {
   if (state_ == state::ready) schedule_flush();
 }
 
+request* connection::find(std::uint64_t id) const noexcept {
+  for (const auto* list : {&queued_, &in_flight_})
+    for (const auto& r : *list)
+      if (r->id == id) return r.get();
+  return nullptr;
+}
+
+bool connection::withdraw(std::uint64_t id) noexcept {
+  for (auto it = queued_.begin(); it != queued_.end(); ++it)
+    if ((*it)->id == id) {
+      it->release();
+      queued_.erase(it);
+      pool_->on_load_changed();
+      return true;
+    }
+  return false;
+}
+
 // Everything submitted during this tick leaves in the flush at its end.
 void connection::schedule_flush() {
   if (flush_posted_) return;
@@ -316,8 +336,8 @@ void connection::process_results() {
         if (!r.ec) {
           const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
           const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-          r.ec = errc::server_error;
           r.sqlstate = state ? state : "";
+          r.ec = sqlstate_error(r.sqlstate);
           r.message = primary ? primary : PQresultErrorMessage(res);
         }
         if (is_prepare) {  // not prepared after all: prepare again next time

@@ -38,6 +38,11 @@ class connection : public std::enable_shared_from_this<connection> {
   void connect();
   void reconnect_later();
   void submit(request_ptr r);
+  // The group with this id, queued or in flight here, or null.
+  request* find(std::uint64_t id) const noexcept;
+  // Takes a group that is queued but not yet sent out of the queue (the caller now owns
+  // it); false when it is not queued here.
+  bool withdraw(std::uint64_t id) noexcept;
   void close(error_code ec, const std::string& message);
 
   state current_state() const noexcept { return state_; }

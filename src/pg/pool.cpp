@@ -1,9 +1,12 @@
 #include "connection.hpp"
 #include "pool_impl.hpp"
 
+#include "dataloader/pg/sqlstate.hpp"
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/append.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
 
 #include <algorithm>
 
@@ -11,7 +14,40 @@ namespace dataloader::pg {
 namespace detail {
 
 namespace {
+
 const std::string closed_message = "the connection pool is closed";
+
+// Invokes a caller's handler on its own executor (the pool's strand by default), with its
+// cancellation slot cleared there first. A completion found during the caller's own
+// initiating call goes round the strand's queue first: Asio forbids completing inline.
+template <class Handler, class... Args>
+void invoke(Handler h, const asio::any_io_executor& strand, bool post, Args... args) {
+  auto ex = asio::get_associated_executor(h, strand);
+  auto call = [h = std::move(h), ... args = std::move(args)]() mutable {
+    asio::get_associated_cancellation_slot(h).clear();
+    std::move(h)(std::move(args)...);
+  };
+  if (post) asio::post(strand, [ex, call = std::move(call)]() mutable { asio::dispatch(ex, std::move(call)); });
+  else asio::dispatch(ex, std::move(call));
+}
+
+// Installed in a caller's cancellation slot: hops to the strand and cancels by id, so a
+// cancellation that arrives after completion finds nothing and does nothing.
+struct cancel_by_id {
+  std::weak_ptr<pool_impl> pool;
+  std::uint64_t id;
+  void operator()(asio::cancellation_type type) const {
+    if (type == asio::cancellation_type::none) return;
+    if (auto p = pool.lock()) asio::post(p->executor(), [p, id = id] { p->cancel(id); });
+  }
+};
+
+template <class Handler>
+void connect_cancellation(Handler& h, const std::shared_ptr<pool_impl>& pool, std::uint64_t id) {
+  auto slot = asio::get_associated_cancellation_slot(h);
+  if (slot.is_connected()) slot.template emplace<cancel_by_id>(cancel_by_id{pool, id});
+}
+
 }  // namespace
 
 pool_impl::pool_impl(asio::any_io_executor ex, pool_params params)
@@ -39,7 +75,7 @@ void pool_impl::close() {
   for (auto& r : waiting) fail(std::move(r), errc::pool_closed, closed_message);
   auto leases = std::move(lease_waiters_);
   lease_waiters_.clear();
-  for (auto& w : leases) refuse(w, errc::pool_closed, closed_message);
+  for (auto& w : leases) refuse(std::move(w), errc::pool_closed, closed_message);
   for (auto& c : conns_) c->close(errc::pool_closed, closed_message);
   conns_.clear();
   update_gauges();
@@ -73,8 +109,7 @@ connection* pool_impl::pick() {
 
 void pool_impl::route(request_ptr r) {
   if (closed_) return fail(std::move(r), errc::pool_closed, closed_message);
-  if (r->pinned) {
-    auto* c = static_cast<connection*>(r->pinned);
+  if (connection* c = r->pinned) {
     if (c->ready()) return c->submit(std::move(r));
     return fail(std::move(r), errc::connection_lost,
                 "the leased connection is down: " + (last_error_.empty() ? "reconnecting" : last_error_));
@@ -97,18 +132,66 @@ void pool_impl::fail(request_ptr r, error_code ec, std::string message) {
 }
 
 void pool_impl::complete(request_ptr r) {
-  const bool lost = r->ec == errc::connection_lost || (r->ec == errc::server_error && r->sqlstate == "57P01");
+  const bool lost = r->ec == errc::connection_lost || r->ec == sqlstate::admin_shutdown;
   if (lost && r->options.retry_on_connection_loss && r->attempts == 1 && !r->pinned && !closed_) {
     counters_.retries.add();
     r->options.retry_on_connection_loss = false;  // once
     return route(std::move(r));
   }
-  if (r->ec) counters_.errors.add();
-  if (r->diag) {
-    if (r->ec) r->diag->assign(r->message, r->sqlstate);
-    else r->diag->clear();
+  answer(*r);
+}
+
+void pool_impl::answer(request& r) {
+  if (std::holds_alternative<std::monostate>(r.handler)) return;  // answered already
+  if (r.ec) counters_.errors.add();
+  if (r.diag) {
+    if (r.ec) r.diag->assign(r.message, r.sqlstate);
+    else r.diag->clear();
+    r.diag = nullptr;
   }
-  r->handler(r->ec, std::move(r->results));
+  auto handler = std::exchange(r.handler, std::monostate{});
+  const asio::any_io_executor fallback = ex_;
+  if (auto* one = std::get_if<query_handler>(&handler)) {
+    result first = r.results.empty() ? result{} : std::move(r.results.front());
+    invoke(std::move(*one), fallback, initiating_ > 0, r.ec, std::move(first));
+  } else {
+    invoke(std::move(std::get<group_handler>(handler)), fallback, initiating_ > 0, r.ec, std::move(r.results));
+  }
+}
+
+void pool_impl::cancel(std::uint64_t id) {
+  const auto aborted = [](request& r) {
+    r.ec = asio::error::operation_aborted;
+    r.sqlstate.clear();
+    r.message = "statement group cancelled";
+    r.results.clear();
+    r.options.retry_on_connection_loss = false;
+  };
+  for (auto it = waiting_.begin(); it != waiting_.end(); ++it)
+    if ((*it)->id == id) {
+      request_ptr r = std::move(*it);
+      waiting_.erase(it);
+      aborted(*r);
+      update_gauges();
+      return answer(*r);
+    }
+  for (auto it = lease_waiters_.begin(); it != lease_waiters_.end(); ++it)
+    if ((*it)->id == id) {
+      lease_ptr w = std::move(*it);
+      lease_waiters_.erase(it);
+      update_gauges();
+      return refuse(std::move(w), asio::error::operation_aborted, "acquire cancelled");
+    }
+  for (auto& c : conns_)
+    if (request* r = c->find(id)) {
+      if (c->withdraw(id)) {  // not sent yet: never will be
+        aborted(*r);
+        request_ptr owned(r);
+        return answer(*owned);
+      }
+      aborted(*r);  // sent: answer now, drop its results when they arrive
+      return answer(*r);
+    }
 }
 
 void pool_impl::on_connected(connection&, bool reconnect) {
@@ -168,25 +251,23 @@ void pool_impl::serve_waiters() {
   update_gauges();
 }
 
-void pool_impl::acquire(clock::time_point deadline, diagnostics* diag,
-                        connection_pool::acquire_handler h, connection_pool* owner) {
-  lease_waiter w{deadline, diag, std::move(h), owner};
-  if (closed_) return refuse(w, errc::pool_closed, closed_message);
+void pool_impl::acquire(lease_ptr w) {
+  if (closed_) return refuse(std::move(w), errc::pool_closed, closed_message);
   lease_waiters_.push_back(std::move(w));
   serve_waiters();
   arm_wait_timer();
 }
 
-void pool_impl::grant(lease_waiter w, connection& c) {
+void pool_impl::grant(lease_ptr w, connection& c) {
   c.leased = true;
-  if (w.diag) w.diag->clear();
+  if (w->diag) w->diag->clear();
   if (tick_target_ == &c) tick_target_ = nullptr;
-  w.handler(error_code{}, pooled_connection(w.owner, shared_from_this(), &c));
+  invoke(std::move(w->handler), ex_, initiating_ > 0, error_code{}, pooled_connection(w->owner, shared_from_this(), &c));
 }
 
-void pool_impl::refuse(lease_waiter& w, error_code ec, const std::string& message) {
-  if (w.diag) w.diag->assign(message);
-  w.handler(ec, pooled_connection{});
+void pool_impl::refuse(lease_ptr w, error_code ec, const std::string& message) {
+  if (w->diag) w->diag->assign(message);
+  invoke(std::move(w->handler), ex_, initiating_ > 0, ec, pooled_connection{});
 }
 
 void pool_impl::release(connection* c) {
@@ -201,7 +282,7 @@ void pool_impl::release(connection* c) {
 void pool_impl::arm_wait_timer() {
   auto earliest = clock::time_point::max();
   for (auto& r : waiting_) earliest = std::min(earliest, r->wait_deadline);
-  for (auto& w : lease_waiters_) earliest = std::min(earliest, w.deadline);
+  for (auto& w : lease_waiters_) earliest = std::min(earliest, w->deadline);
   if (earliest == clock::time_point::max()) return;
   wait_timer_.expires_at(earliest);
   wait_timer_.async_wait([self = shared_from_this()](error_code ec) {
@@ -213,28 +294,24 @@ void pool_impl::on_wait_timer() {
   const auto now = clock::now();
   const std::string why = last_error_.empty() ? std::string()
                                               : " (last connection error: " + last_error_ + ")";
-  std::deque<request_ptr> still;
-  for (auto& r : waiting_) {
-    if (r->wait_deadline <= now)
-      fail(std::move(r), errc::pool_timeout,
-           "no database connection became available within " +
-               std::to_string(params_.acquire_timeout.count()) + " ms" + why);
-    else
-      still.push_back(std::move(r));
-  }
+  // The queues are settled before anyone is answered: a handler may run inline and
+  // submit again.
+  std::deque<request_ptr> expired, still;
+  for (auto& r : waiting_) (r->wait_deadline <= now ? expired : still).push_back(std::move(r));
   waiting_ = std::move(still);
-  std::deque<lease_waiter> still_leases;
-  for (auto& w : lease_waiters_) {
-    if (w.deadline <= now) {
-      refuse(w, errc::pool_timeout, "no connection became free before the acquire deadline; all " +
-                                        std::to_string(conns_.size()) + " are leased or down" + why);
-    } else {
-      still_leases.push_back(std::move(w));
-    }
-  }
+  std::deque<lease_ptr> expired_leases, still_leases;
+  for (auto& w : lease_waiters_) (w->deadline <= now ? expired_leases : still_leases).push_back(std::move(w));
   lease_waiters_ = std::move(still_leases);
   update_gauges();
   arm_wait_timer();
+  for (auto& r : expired)
+    fail(std::move(r), errc::pool_timeout,
+         "no database connection became available within " + std::to_string(params_.acquire_timeout.count()) +
+             " ms" + why);
+  for (auto& w : expired_leases)
+    refuse(std::move(w), errc::pool_timeout,
+           "no connection became free before the acquire deadline; all " + std::to_string(conns_.size()) +
+               " are leased or down" + why);
 }
 
 void pool_impl::update_gauges() {
@@ -248,13 +325,15 @@ void pool_impl::update_gauges() {
   counters_.waiting.set(waiting_.size() + lease_waiters_.size());
 }
 
-void submit(const std::shared_ptr<pool_impl>& pool, std::vector<query> queries,
-            query_options options, diagnostics* diag, group_handler handler, void* pinned) {
+void submit(const std::shared_ptr<pool_impl>& pool, std::vector<query> queries, query_options options,
+            diagnostics* diag, std::variant<group_handler, query_handler> handler, connection* pinned) {
   auto r = std::make_unique<request>();
+  r->id = pool->next_id();
+  std::visit([&](auto& h) { connect_cancellation(h, pool, r->id); }, handler);
+  std::visit([&](auto& h) { r->handler = std::move(h); }, handler);
   r->queries = std::move(queries);
   r->options = options;
   r->diag = diag;
-  r->handler = std::move(handler);
   r->pinned = pinned;
   const auto now = clock::now();
   const auto timeout = options.timeout.count() > 0 ? options.timeout : pool->config().statement_timeout;
@@ -267,7 +346,8 @@ void submit(const std::shared_ptr<pool_impl>& pool, std::vector<query> queries,
     if (r->queries[i].stmt == nullptr) problem = "statement " + std::to_string(i + 1) + " is missing";
     else if (!r->queries[i].args.problem().empty()) problem = r->queries[i].args.problem();
   }
-  asio::dispatch(pool->executor(), [pool, r = std::move(r), problem = std::move(problem)]() mutable {
+  auto* p = pool.get();
+  p->initiate([pool, r = std::move(r), problem = std::move(problem)]() mutable {
     if (!problem.empty()) {
       r->ec = errc::invalid_argument;
       r->message = std::move(problem);
@@ -276,6 +356,15 @@ void submit(const std::shared_ptr<pool_impl>& pool, std::vector<query> queries,
     }
     pool->route(std::move(r));
   });
+}
+
+void acquire(const std::shared_ptr<pool_impl>& pool, connection_pool* owner, std::chrono::milliseconds timeout,
+             diagnostics* diag, lease_handler handler) {
+  const auto id = pool->next_id();
+  connect_cancellation(handler, pool, id);
+  auto w = std::make_unique<lease_request>(lease_request{id, clock::now() + timeout, diag, std::move(handler), owner});
+  auto* p = pool.get();
+  p->initiate([pool, w = std::move(w)]() mutable { pool->acquire(std::move(w)); });
 }
 
 }  // namespace detail
@@ -295,13 +384,6 @@ void connection_pool::start() {
 }
 void connection_pool::close() {
   asio::dispatch(impl_->executor(), [impl = impl_] { impl->close(); });
-}
-
-void connection_pool::acquire(std::chrono::milliseconds timeout, diagnostics* diag, acquire_handler handler) {
-  const auto deadline = detail::clock::now() + timeout;
-  asio::dispatch(impl_->executor(), [impl = impl_, deadline, diag, h = std::move(handler), this]() mutable {
-    impl->acquire(deadline, diag, std::move(h), this);
-  });
 }
 
 pool_stats connection_pool::stats() const {
@@ -349,8 +431,7 @@ pooled_connection::~pooled_connection() { release(); }
 void pooled_connection::release() noexcept {
   if (!pool_) return;
   auto pool = std::move(pool_);
-  auto* c = static_cast<detail::connection*>(conn_);
-  asio::dispatch(pool->executor(), [pool, c] { pool->release(c); });
+  asio::dispatch(pool->executor(), [pool, c = conn_] { pool->release(c); });
   pool_.reset();
   conn_ = nullptr;
   owner_ = nullptr;

@@ -6,10 +6,12 @@
 #include "dataloader/pg/connection_pool.hpp"
 #include "request.hpp"
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <string>
@@ -54,10 +56,25 @@ class pool_impl : public std::enable_shared_from_this<pool_impl> {
   void start();
   void close();
   void route(request_ptr r);
+  // Retries a lost read once, else answers the caller (unless already answered).
   void complete(request_ptr r);
-  void acquire(clock::time_point deadline, diagnostics* diag, connection_pool::acquire_handler h,
-               connection_pool* owner);
+  // Answers the caller of `r` now with its ec/results; later completion drops them.
+  void answer(request& r);
+  void acquire(lease_ptr w);
   void release(connection* c);
+  // A cancellation from a caller's slot: the group or lease with this id, wherever it is.
+  void cancel(std::uint64_t id);
+  std::uint64_t next_id() noexcept { return ++last_id_; }
+
+  // Runs `f` on the strand: inline when the caller is already on it, marking that time as
+  // inside an initiating call (completions found then are posted, never invoked inline).
+  template <class F>
+  void initiate(F&& f) {
+    if (!ex_.running_in_this_thread()) return asio::post(ex_, std::forward<F>(f));
+    ++initiating_;
+    f();
+    --initiating_;
+  }
 
   // From connections.
   void on_connected(connection& c, bool reconnect);
@@ -67,21 +84,14 @@ class pool_impl : public std::enable_shared_from_this<pool_impl> {
   void on_load_changed();
 
  private:
-  struct lease_waiter {
-    clock::time_point deadline;
-    diagnostics* diag;
-    connection_pool::acquire_handler handler;
-    connection_pool* owner;
-  };
-
   connection* pick();
   bool database_down() const;
   void serve_waiters();
   void arm_wait_timer();
   void on_wait_timer();
   void fail(request_ptr r, error_code ec, std::string message);
-  void grant(lease_waiter w, connection& c);
-  void refuse(lease_waiter& w, error_code ec, const std::string& message);
+  void grant(lease_ptr w, connection& c);
+  void refuse(lease_ptr w, error_code ec, const std::string& message);
   void update_gauges();
 
   executor_type ex_;
@@ -89,7 +99,9 @@ class pool_impl : public std::enable_shared_from_this<pool_impl> {
   pool_counters counters_;
   std::vector<std::shared_ptr<connection>> conns_;
   std::deque<request_ptr> waiting_;
-  std::deque<lease_waiter> lease_waiters_;
+  std::deque<lease_ptr> lease_waiters_;
+  std::atomic<std::uint64_t> last_id_{0};
+  int initiating_ = 0;
   connection* tick_target_ = nullptr;
   bool tick_reset_posted_ = false;
   asio::steady_timer wait_timer_;

@@ -9,8 +9,10 @@
 #include "dataloader/pg/statement.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace dataloader::pg::detail {
@@ -18,14 +20,17 @@ namespace dataloader::pg::detail {
 using clock = std::chrono::steady_clock;
 
 struct request {
+  std::uint64_t id = 0;                // names it to a cancellation, which may outlive it
   std::vector<query> queries;
   query_options options;
-  diagnostics* diag = nullptr;
-  group_handler handler;
+  diagnostics* diag = nullptr;         // null once the caller has been answered
+  // The caller's handler; empty once it has been invoked (a cancelled group in flight is
+  // answered at once and its results are dropped when they arrive).
+  std::variant<std::monostate, group_handler, query_handler> handler;
   clock::time_point deadline;          // after which the group is cancelled
   clock::time_point wait_deadline;     // after which waiting for a connection gives up
   int attempts = 0;                    // times sent
-  void* pinned = nullptr;              // a leased connection it must run on, if any
+  connection* pinned = nullptr;        // a leased connection it must run on, if any
 
   // Per attempt, reset when (re)sent.
   enum class op_kind { prepare, execute };
@@ -34,7 +39,7 @@ struct request {
   std::vector<result> results;
   error_code ec;
   std::string message;
-  std::string sqlstate;
+  std::string sqlstate;  // the server's, for diagnostics
   bool timed_out = false;
   bool cancel_sent = false;
 
@@ -51,5 +56,16 @@ struct request {
 };
 
 using request_ptr = std::unique_ptr<request>;
+
+// A lease waiter. Held by pointer: Boost 1.81's any_completion_handler recurses without
+// end on move assignment, so a handler is only ever move-constructed.
+struct lease_request {
+  std::uint64_t id = 0;
+  clock::time_point deadline;
+  diagnostics* diag = nullptr;
+  lease_handler handler;
+  connection_pool* owner = nullptr;
+};
+using lease_ptr = std::unique_ptr<lease_request>;
 
 }  // namespace dataloader::pg::detail

@@ -5,6 +5,7 @@
 #include "validation.hpp"
 
 #include "dataloader/json.hpp"
+#include "dataloader/pg/sqlstate.hpp"
 
 #include <algorithm>
 #include <map>
@@ -19,8 +20,8 @@ std::optional<memory> decode_memory(const pg::result& r, std::size_t row, std::s
   auto category = r.get<std::string>(row, c);
   auto key = r.get<std::string>(row, c + 1);
   auto value = r.get<std::string>(row, c + 2);
-  auto created = r.get<pg::timestamp>(row, c + 3);
-  auto updated = r.get<pg::timestamp>(row, c + 4);
+  auto created = r.get<timestamp>(row, c + 3);
+  auto updated = r.get<timestamp>(row, c + 4);
   if (!category || !key || !value || !created || !updated) return std::nullopt;
   return memory{std::move(user_id), std::move(*category), std::move(*key), std::move(*value), *created, *updated};
 }
@@ -101,7 +102,7 @@ asio::awaitable<std::vector<result<Response>>> coalesced_writer<Request, Respons
     co_return out;
   }
   // Only a server-side rejection can be one caller's fault; anything else fails them all.
-  if (outcome.ec != errc::server_error || requests.size() == 1)
+  if (!pg::is_server_error(outcome.ec) || requests.size() == 1)
     co_return fail_all<Response>(requests.size(), failure_of(outcome.ec, outcome.diag));
   const auto half = requests.size() / 2;
   std::vector<const Request*> first(requests.begin(), requests.begin() + half);

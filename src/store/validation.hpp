@@ -24,7 +24,7 @@ std::string check_name(const Field& field, std::string_view v) {
   if (v.empty() || v.size() > max_name_bytes)
     return field_name(field) + ": must be 1 to " + std::to_string(max_name_bytes) +
            " bytes (got " + std::to_string(v.size()) + ")";
-  if (auto p = pg::text_problem(v); !p.empty()) return field_name(field) + ": " + p;
+  if (auto p = text_problem(v); !p.empty()) return field_name(field) + ": " + p;
   return {};
 }
 
@@ -33,7 +33,7 @@ std::string check_text(const Field& field, std::string_view v) {
   if (v.size() > max_text_bytes)
     return field_name(field) + ": must be at most " + std::to_string(max_text_bytes) +
            " bytes (got " + std::to_string(v.size()) + ")";
-  if (auto p = pg::text_problem(v); !p.empty()) return field_name(field) + ": " + p;
+  if (auto p = text_problem(v); !p.empty()) return field_name(field) + ": " + p;
   return {};
 }
 

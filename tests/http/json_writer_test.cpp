@@ -48,7 +48,7 @@ TEST_CASE("invalid UTF-8 becomes U+FFFD and the output stays valid JSON") {
     REQUIRE(!parsed.is_discarded());
     const auto text = parsed.get<std::string>();
     CHECK(text.find("\xef\xbf\xbd") != std::string::npos);
-    CHECK(dataloader::pg::text_problem(text).empty());
+    CHECK(dataloader::text_problem(text).empty());
   }
   CHECK(written("ab\xff" "cd") == "\"ab\xef\xbf\xbd" "cd\"");
 }
@@ -65,7 +65,7 @@ TEST_CASE("objects and arrays get their commas; the document equals nlohmann's")
   w.key("none").optional(none);
   w.key("some").optional(some);
   w.key("state").optional(state);
-  w.key("when").timestamp(dataloader::pg::timestamp(std::chrono::microseconds(1'764'073'496'123'456)));
+  w.key("when").timestamp(dataloader::timestamp(std::chrono::microseconds(1'764'073'496'123'456)));
   w.end_object();
   const json expected = {{"count", -42},
                          {"empty", json::array()},

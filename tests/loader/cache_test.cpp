@@ -49,12 +49,12 @@ TEST_CASE("errors are not cached") {
       ++calls;
       std::vector<result<int>> out;
       for (std::size_t i = 0; i < keys.size(); ++i)
-        out.emplace_back(failure{errc::server_error, "transient"});
+        out.emplace_back(failure{errc::batch_failed, "transient"});
       return out;
     }, cache(cache_mode::unbounded));
     for (int i = 0; i < 2; ++i) {
       auto [ec, v] = co_await l.async_load(1, asio::as_tuple(asio::use_awaitable));
-      CHECK(ec == errc::server_error);
+      CHECK(ec == errc::batch_failed);
     }
   });
   CHECK(calls == 2);

@@ -64,11 +64,11 @@ TEST_CASE("a failed call fails every waiter of that call and no other") {
     l.async_load(k, [&out, k](error_code ec, int v) { out[k] = {ec, v, {}}; });
   test::step(io);
   REQUIRE(held.calls.size() == 2);
-  held.calls[0].done.fail(errc::server_error, "connection refused");
+  held.calls[0].done.fail(errc::batch_failed, "connection refused");
   held.answer(1);
   test::finish(io);
-  CHECK(out[0].ec == errc::server_error);
-  CHECK(out[1].ec == errc::server_error);
+  CHECK(out[0].ec == errc::batch_failed);
+  CHECK(out[1].ec == errc::batch_failed);
   CHECK(!out[2].ec);
   CHECK(out[2].value == 20);
   CHECK(!out[3].ec);

@@ -98,7 +98,7 @@ struct model_run {
       for (std::size_t i = 0; i < keys.size(); ++i) {
         ++completed_;
         if (r[i]) check_value(keys[i], mins[i], *r[i]);
-        else CHECK(r[i].error() == errc::server_error);
+        else CHECK(r[i].error() == errc::batch_failed);
       }
     });
   }
@@ -123,7 +123,7 @@ struct model_run {
     calls_.erase(it);
     std::vector<result<int>> out;
     for (std::size_t i = 0; i < c.keys.size(); ++i)
-      if (pick(20) == 0) out.emplace_back(failure{errc::server_error, "random failure"});
+      if (pick(20) == 0) out.emplace_back(failure{errc::batch_failed, "random failure"});
       else out.emplace_back(encode(c.keys[i], c.versions[i]));
     c.done(std::move(out));
   }
@@ -133,7 +133,7 @@ struct model_run {
     REQUIRE(it != outstanding_.end());  // completes exactly once
     ++completed_;
     if (!ec) check_value(it->second.key, it->second.min_version, value);
-    else CHECK((ec == asio::error::operation_aborted || ec == errc::server_error));
+    else CHECK((ec == asio::error::operation_aborted || ec == errc::batch_failed));
     outstanding_.erase(it);
   }
 

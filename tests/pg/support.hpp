@@ -5,6 +5,7 @@
 #include "../support/coroutines.hpp"
 
 #include "dataloader/pg/connection_pool.hpp"
+#include "dataloader/pg/sqlstate.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>

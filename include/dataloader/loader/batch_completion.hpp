@@ -9,7 +9,7 @@
 #pragma once
 
 #include "dataloader/error.hpp"
-#include "dataloader/loader/result.hpp"
+#include "dataloader/result.hpp"
 
 #include <atomic>
 #include <memory>

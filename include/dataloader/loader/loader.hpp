@@ -26,7 +26,7 @@
 #include "dataloader/loader/detail/loader_core.hpp"
 #include "dataloader/loader/detail/waiter.hpp"
 #include "dataloader/loader/options.hpp"
-#include "dataloader/loader/result.hpp"
+#include "dataloader/result.hpp"
 #include "dataloader/loader/stats.hpp"
 
 #include <boost/asio/any_io_executor.hpp>

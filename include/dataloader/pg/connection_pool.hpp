@@ -12,7 +12,20 @@
 // A group that runs past its deadline is cancelled through libpq's cancel request (sent
 // from a helper thread: PQcancel blocks) and completes with errc::timeout.
 //
-// All state lives on the pool's strand; operations may be started from any thread.
+// Operations:
+//   - Thread safety: all state lives on the pool's strand; every member function may be
+//     called from any thread. Completion handlers run on their associated executor (by
+//     default the pool's strand).
+//   - Lifetimes: a statement passed by reference, and a diagnostics object, must outlive
+//     the operation; parameters are copied. The pool must outlive its operations and
+//     leases; destroying it (or close()) completes pending work with errc::pool_closed.
+//   - Cancellation (per operation, through the handler's cancellation slot: any type
+//     cancels): a group still waiting for a connection, or queued but not yet sent, is
+//     dropped and never sent; a group already sent completes at once with
+//     asio::error::operation_aborted and its results are discarded when they arrive (the
+//     server still runs it, so a cancelled write may or may not be applied); the
+//     connection stays usable, and other callers' groups on it are unaffected. A waiting
+//     acquire is removed from the queue.
 #pragma once
 
 #include "dataloader/diagnostics.hpp"
@@ -22,17 +35,14 @@
 #include "dataloader/pg/result.hpp"
 #include "dataloader/pg/statement.hpp"
 
-#include "dataloader/detail/move_only_function.hpp"
-
-#include <boost/asio/append.hpp>
-#include <boost/asio/dispatch.hpp>
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/strand.hpp>
 
 #include <chrono>
 #include <memory>
+#include <variant>
 #include <vector>
 
 namespace dataloader::pg {
@@ -47,40 +57,28 @@ struct query_options {
   std::chrono::milliseconds timeout{0};
 };
 
+class connection_pool;
 class pooled_connection;
-
-// Called on the pool's strand; the adapters below carry the caller's handler to its own
-// executor (default: the pool's).
-using group_handler = dataloader::detail::move_only_function<void(error_code, std::vector<result>)>;
 
 namespace detail {
 class pool_impl;
-struct request;
+class connection;
 
-// Adapts a caller's handler to the pool's internal signature and delivers it on the
-// handler's executor.
-template <class Handler, bool Single>
-struct group_adapter {
-  Handler handler;
-  asio::any_io_executor executor;
-  void operator()(error_code ec, std::vector<result> results) {
-    if constexpr (Single) {
-      result first = results.empty() ? result{} : std::move(results.front());
-      asio::dispatch(executor, asio::append(std::move(handler), ec, std::move(first)));
-    } else {
-      asio::dispatch(executor, asio::append(std::move(handler), ec, std::move(results)));
-    }
-  }
-};
+using group_handler = asio::any_completion_handler<void(error_code, std::vector<result>)>;
+using query_handler = asio::any_completion_handler<void(error_code, result)>;
+using lease_handler = asio::any_completion_handler<void(error_code, pooled_connection)>;
 
-void submit(const std::shared_ptr<pool_impl>& pool, std::vector<query> queries,
-            query_options options, diagnostics* diag, group_handler handler, void* pinned);
+// Starts a statement group on the pool (or on `pinned`, a leased connection). Completes
+// through `handler`, which is either a group or a single-statement handler.
+void submit(const std::shared_ptr<pool_impl>& pool, std::vector<query> queries, query_options options,
+            diagnostics* diag, std::variant<group_handler, query_handler> handler, connection* pinned);
+void acquire(const std::shared_ptr<pool_impl>& pool, connection_pool* owner, std::chrono::milliseconds timeout,
+             diagnostics* diag, lease_handler handler);
 }  // namespace detail
 
 class connection_pool {
  public:
   using executor_type = asio::strand<asio::any_io_executor>;
-  using acquire_handler = dataloader::detail::move_only_function<void(error_code, pooled_connection)>;
 
   connection_pool(asio::any_io_executor ex, pool_params params);
   ~connection_pool();
@@ -95,14 +93,13 @@ class connection_pool {
   // Fails waiting work with errc::pool_closed and closes every connection.
   void close();
 
-  // Completes with void(error_code, result).
+  // One statement. Completes with void(error_code, result); a server error's code is its
+  // SQLSTATE (sqlstate.hpp), its message is in `diag`.
   template <class CompletionToken>
   auto async_query(const statement& st, params args, query_options options, diagnostics& diag,
                    CompletionToken&& token) {
-    std::vector<query> qs;
-    qs.push_back(query{&st, std::move(args)});
-    return start_group<true, void(error_code, result)>(std::move(qs), options, diag, nullptr,
-                                                       std::forward<CompletionToken>(token));
+    return start_group<detail::query_handler, void(error_code, result)>(
+        one_query(st, std::move(args)), options, diag, nullptr, std::forward<CompletionToken>(token));
   }
 
   // Several statements in one group: one implicit transaction, one sync point; the first
@@ -110,7 +107,7 @@ class connection_pool {
   template <class CompletionToken>
   auto async_pipeline(std::vector<query> queries, query_options options, diagnostics& diag,
                       CompletionToken&& token) {
-    return start_group<false, void(error_code, std::vector<result>)>(
+    return start_group<detail::group_handler, void(error_code, std::vector<result>)>(
         std::move(queries), options, diag, nullptr, std::forward<CompletionToken>(token));
   }
 
@@ -118,7 +115,13 @@ class connection_pool {
   // as migrations under an advisory lock). Waiters are served in order; past `timeout`:
   // errc::pool_timeout. Completes with void(error_code, pooled_connection).
   template <class CompletionToken>
-  auto async_acquire(std::chrono::milliseconds timeout, diagnostics& diag, CompletionToken&& token);
+  auto async_acquire(std::chrono::milliseconds timeout, diagnostics& diag, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(error_code, pooled_connection)>(
+        [this](detail::lease_handler handler, std::chrono::milliseconds t, diagnostics* d) {
+          detail::acquire(impl_, this, t, d, std::move(handler));
+        },
+        token, timeout, &diag);
+  }
 
   pool_stats stats() const;
   // At least one connection is up.
@@ -127,21 +130,21 @@ class connection_pool {
  private:
   friend class pooled_connection;
 
-  template <bool Single, class Signature, class CompletionToken>
+  static std::vector<query> one_query(const statement& st, params args) {
+    std::vector<query> qs;
+    qs.push_back(query{&st, std::move(args)});
+    return qs;
+  }
+
+  template <class Handler, class Signature, class CompletionToken>
   auto start_group(std::vector<query> queries, query_options options, diagnostics& diag,
-                   void* pinned, CompletionToken&& token) {
+                   detail::connection* pinned, CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, Signature>(
-        [this, pinned](auto handler, std::vector<query> qs, query_options o, diagnostics* d) {
-          using H = std::decay_t<decltype(handler)>;
-          auto ex = asio::get_associated_executor(handler, asio::any_io_executor(get_executor()));
-          detail::submit(impl_, std::move(qs), o, d,
-                         group_handler(detail::group_adapter<H, Single>{std::move(handler), std::move(ex)}),
-                         pinned);
+        [this, pinned](Handler handler, std::vector<query> qs, query_options o, diagnostics* d) {
+          detail::submit(impl_, std::move(qs), o, d, std::move(handler), pinned);
         },
         token, std::move(queries), options, &diag);
   }
-
-  void acquire(std::chrono::milliseconds timeout, diagnostics* diag, acquire_handler handler);
 
   std::shared_ptr<detail::pool_impl> impl_;
 };
@@ -156,49 +159,30 @@ class pooled_connection {
 
   bool valid() const noexcept { return pool_ != nullptr; }
 
+  // As connection_pool's, on this connection only.
   template <class CompletionToken>
   auto async_query(const statement& st, params args, query_options options, diagnostics& diag,
                    CompletionToken&& token) {
-    std::vector<query> qs;
-    qs.push_back(query{&st, std::move(args)});
-    return owner_->start_group<true, void(error_code, result)>(
-        std::move(qs), options, diag, conn_, std::forward<CompletionToken>(token));
+    return owner_->start_group<detail::query_handler, void(error_code, result)>(
+        connection_pool::one_query(st, std::move(args)), options, diag, conn_,
+        std::forward<CompletionToken>(token));
   }
   template <class CompletionToken>
   auto async_pipeline(std::vector<query> queries, query_options options, diagnostics& diag,
                       CompletionToken&& token) {
-    return owner_->start_group<false, void(error_code, std::vector<result>)>(
+    return owner_->start_group<detail::group_handler, void(error_code, std::vector<result>)>(
         std::move(queries), options, diag, conn_, std::forward<CompletionToken>(token));
   }
 
  private:
   friend class detail::pool_impl;
-  pooled_connection(connection_pool* owner, std::shared_ptr<detail::pool_impl> pool, void* conn)
+  pooled_connection(connection_pool* owner, std::shared_ptr<detail::pool_impl> pool, detail::connection* conn)
       : owner_(owner), pool_(std::move(pool)), conn_(conn) {}
   void release() noexcept;
 
   connection_pool* owner_ = nullptr;
   std::shared_ptr<detail::pool_impl> pool_;
-  void* conn_ = nullptr;  // keeps the connection alive through the pool's bookkeeping
+  detail::connection* conn_ = nullptr;  // owned by the pool, which this lease keeps alive
 };
-
-template <class CompletionToken>
-auto connection_pool::async_acquire(std::chrono::milliseconds timeout, diagnostics& diag,
-                                    CompletionToken&& token) {
-  return asio::async_initiate<CompletionToken, void(error_code, pooled_connection)>(
-      [this](auto handler, std::chrono::milliseconds t, diagnostics* d) {
-        using H = std::decay_t<decltype(handler)>;
-        auto ex = asio::get_associated_executor(handler, asio::any_io_executor(get_executor()));
-        struct adapter {
-          H handler;
-          asio::any_io_executor executor;
-          void operator()(error_code ec, pooled_connection c) {
-            asio::dispatch(executor, asio::append(std::move(handler), ec, std::move(c)));
-          }
-        };
-        acquire(t, d, acquire_handler(adapter{std::move(handler), std::move(ex)}));
-      },
-      token, timeout, &diag);
-}
 
 }  // namespace dataloader::pg

@@ -5,12 +5,13 @@
 //   result_traits<T>::decode(field)   -> T            what a result column holds
 //
 // Supported: std::string / std::string_view / const char*, integers, bool, double,
-// nlohmann::json (jsonb), timestamps (std::chrono::system_clock::time_point; RFC 3339
-// via format_rfc3339), std::vector<std::string> (text[]), std::optional<T> (NULL).
+// nlohmann::json (jsonb), timestamps (dataloader::timestamp, sent as RFC 3339),
+// std::vector<std::string> (text[]), std::optional<T> (NULL).
 // Text must be valid UTF-8 without NUL bytes: anything else is refused before it is sent.
 #pragma once
 
 #include "dataloader/error.hpp"
+#include "dataloader/text.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -25,26 +26,12 @@
 
 namespace dataloader::pg {
 
-using timestamp = std::chrono::system_clock::time_point;
-
-// The reason `text` cannot travel as a PostgreSQL text value, or empty when it can.
-std::string text_problem(std::string_view text);
-// Length of the valid UTF-8 sequence at text[i] (1 for ASCII; RFC 3629: no overlongs, no
-// surrogates, at most U+10FFFF), or 0 when the bytes there are not one. i < text.size().
-std::size_t utf8_sequence(std::string_view text, std::size_t i);
-
 // PostgreSQL array literal for a text[] parameter: every element quoted, so that
 // quotes, backslashes, commas, braces, spaces, the word NULL and empty strings all
 // round-trip exactly.
 std::string encode_text_array(const std::vector<std::string>& items);
 // Parses a text[] value as PostgreSQL prints it; nullopt on malformed input.
 std::optional<std::vector<std::string>> decode_text_array(std::string_view literal);
-
-// "2026-11-25T12:34:56.123456Z"
-std::string format_rfc3339(timestamp t);
-void append_rfc3339(std::string& out, timestamp t);
-// PostgreSQL's ISO output ("2026-11-25 12:34:56.123456+00", any offset) or RFC 3339.
-std::optional<timestamp> parse_timestamp(std::string_view text);
 
 // One encoded parameter: a value, or SQL NULL; or why it cannot be sent.
 struct encoded {

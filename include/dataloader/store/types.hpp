@@ -1,7 +1,7 @@
 // What the memory store reads and writes.
 #pragma once
 
-#include "dataloader/pg/types.hpp"
+#include "dataloader/text.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -18,8 +18,8 @@ struct memory {
   std::string category;
   std::string key;
   std::string value;
-  pg::timestamp created_at;
-  pg::timestamp updated_at;
+  timestamp created_at;
+  timestamp updated_at;
   friend bool operator==(const memory&, const memory&) = default;
 };
 
@@ -58,10 +58,5 @@ inline constexpr std::size_t max_text_bytes = 64 * 1024;    // value, profile
 inline constexpr int default_memory_limit = 20;
 inline constexpr int max_memory_limit = 100;                // prefetch memory_limit, search limit_per_category
 inline constexpr int max_list_limit = 1000;                 // GET memories limit
-
-inline const std::vector<std::string>& demo_categories() {
-  static const std::vector<std::string> c{"FACT", "INTEREST", "GOAL", "EXPERIENCE", "PREFERENCE"};
-  return c;
-}
 
 }  // namespace dataloader::store

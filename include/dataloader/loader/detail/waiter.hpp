@@ -12,7 +12,7 @@
 #pragma once
 
 #include "dataloader/diagnostics.hpp"
-#include "dataloader/loader/result.hpp"
+#include "dataloader/result.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/append.hpp>

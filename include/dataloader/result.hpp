@@ -1,4 +1,5 @@
-// The outcome of one key's load: a value, or an error code with a readable message.
+// The outcome of one piece of work (a key's load, an item of a batch): a value, or an
+// error code with a readable message. Shared by every layer.
 #pragma once
 
 #include "dataloader/error.hpp"
