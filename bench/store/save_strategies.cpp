@@ -114,8 +114,7 @@ int main(int argc, char** argv) {
   vacuum_connection vac(argv[1]);
   std::exception_ptr error;
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    auto m = co_await store::migrate(pool);
-    if (!m) throw std::runtime_error(m.message());
+    co_await store::async_migrate(pool, asio::use_awaitable);
     store::memory_store coalesced(pool);
     store::store_options off;
     off.coalesce = false;
@@ -159,7 +158,7 @@ int main(int argc, char** argv) {
         t0 = clock_type::now();
         for (auto& item : items) {
           std::vector<store::memory_input> one{item};
-          coalesced.async_save_memories(std::move(one), [&](std::exception_ptr, dataloader::result<std::int64_t> r) { saves.done(r.has_value()); });
+          coalesced.async_save_memories(std::move(one), [&](dataloader::error_code ec, std::int64_t) { saves.done(!ec); });
         }
         co_await saves.wait();
         t["coalesced"].push_back(ms_since(t0));
@@ -181,7 +180,7 @@ int main(int argc, char** argv) {
           const auto t0 = clock_type::now();
           for (int u = 0; u < n; ++u)
             s->async_prefetch("savebench" + std::to_string(u), 20,
-                              [&](std::exception_ptr, dataloader::result<store::prefetch_result> r) { c.done(r.has_value()); });
+                              [&](dataloader::error_code ec, store::prefetch_result) { c.done(!ec); });
           co_await c.wait();
           (s == &naive ? tn : tb).push_back(ms_since(t0));
           (s == &naive ? qn : qb) = s->stats().queries - before;

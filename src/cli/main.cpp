@@ -8,6 +8,7 @@
 #include "dataloader/store/migrations.hpp"
 #include "dataloader/version.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -58,17 +59,19 @@ int with_pool(const cli::options& o, Body body) {
 
 int migrate(const cli::options& o) {
   return with_pool(o, [](pg::connection_pool& pool) -> asio::awaitable<int> {
-    auto r = co_await store::migrate(pool);
-    if (!r) co_return fatal(r.message());
-    std::fprintf(stderr, "dataloader-server: schema up to date (%d migration(s) applied)\n", *r);
+    diagnostics d;
+    auto [ec, applied] = co_await store::async_migrate(pool, d, asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return fatal(describe(ec, d));
+    std::fprintf(stderr, "dataloader-server: schema up to date (%d migration(s) applied)\n", applied);
     co_return 0;
   });
 }
 
 int seed(const cli::options& o) {
   return with_pool(o, [&o](pg::connection_pool& pool) -> asio::awaitable<int> {
-    auto m = co_await store::migrate(pool);
-    if (!m) co_return fatal(m.message());
+    diagnostics d;
+    auto [ec, applied] = co_await store::async_migrate(pool, d, asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return fatal(describe(ec, d));
     const auto started = std::chrono::steady_clock::now();
     auto r = co_await cli::seed_demo(pool, o.users, o.memories_per_user, [&](std::size_t done) {
       std::fprintf(stderr, "\rseed-demo: %zu / %zu users", done, o.users);
@@ -99,14 +102,16 @@ int serve(const cli::options& o) {
   pool.start();
 
   // Migrations first: serving before the schema exists would only produce 500s.
-  std::optional<result<int>> migrated;
-  asio::co_spawn(io, store::migrate(pool), [&](std::exception_ptr, result<int> r) {
-    migrated = std::move(r);
+  std::optional<error_code> migrated;
+  diagnostics migrate_diag;
+  store::async_migrate(pool, migrate_diag, [&](error_code ec, int) {
+    migrated = ec;
     io.stop();
   });
   io.run();
   io.restart();
-  if (!migrated || !*migrated) return fatal("migrate: " + (migrated ? migrated->message() : std::string("interrupted")));
+  if (!migrated || *migrated)
+    return fatal("migrate: " + (migrated ? describe(*migrated, migrate_diag) : std::string("interrupted")));
 
   store::store_options so;
   so.max_batch_size = o.max_batch_size;

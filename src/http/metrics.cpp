@@ -103,7 +103,7 @@ std::string service::metrics_text() const {
     o << "# HELP dataloader_" << name << ' ' << help << "\n# TYPE dataloader_" << name << ' ' << type << '\n'
       << "dataloader_" << name << ' ' << value << '\n';
   };
-  metric("total_operations_total", "counter", "Store operations served.", s.total_operations);
+  metric("operations_total", "counter", "Store operations served.", s.total_operations);
   metric("loads_total", "counter", "Key lookups requested from the store's loaders.", s.loads);
   metric("queries_total", "counter", "SQL statements the store sent.", s.queries);
   metric("naive_queries_total", "counter", "Statements one query per lookup would have sent.", s.naive_queries);

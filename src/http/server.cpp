@@ -9,12 +9,29 @@
 #include <boost/beast/core.hpp>
 
 #include <cstdio>
+#include <ctime>
+#include <string_view>
 #include <optional>
 
 namespace dataloader::http {
 
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
+
+// The Date header's IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", RFC 9110 5.6.7), made
+// once per second per thread.
+std::string_view http_date() {
+  thread_local std::time_t cached_second = -1;
+  thread_local char text[32];
+  const std::time_t now = std::time(nullptr);
+  if (now != cached_second) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cached_second = now;
+  }
+  return text;
+}
 
 struct server::state : std::enable_shared_from_this<server::state> {
   state(asio::io_context& io, service& svc, server_config cfg)
@@ -54,6 +71,7 @@ struct server::state : std::enable_shared_from_this<server::state> {
   }
 
   asio::awaitable<void> write(beast::tcp_stream& stream, response& res) {
+    res.set(bhttp::field::date, http_date());
     stream.expires_after(config.body_timeout);
     co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
   }

@@ -3,6 +3,7 @@
 #include "dataloader/http/url.hpp"
 #include "json_writer.hpp"
 #include "dataloader/json.hpp"
+#include "dataloader/pg/sqlstate.hpp"
 #include "dataloader/pg/types.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -10,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <cstdio>
 #include <variant>
 
@@ -113,14 +115,20 @@ struct problem {
 
 problem bad(std::string message) { return {400, "invalid_argument", std::move(message)}; }
 
-// Store errors to HTTP: bad input 400; the database unreachable or overloaded 503 (with
-// Retry-After); anything else 500.
-problem from_store(const failure& f) {
-  if (f.code == errc::invalid_argument) return bad(f.message);
-  if (f.code == errc::pool_timeout || f.code == errc::connection_lost || f.code == errc::timeout ||
-      f.code == errc::pool_closed)
-    return {503, "unavailable", f.message};
-  return {500, "internal", f.message};
+// Every store error becomes an HTTP status here, and only here: bad input 400; the
+// database unreachable, overloaded, restarting, or a transient conflict (serialization
+// failure, deadlock) 503 with Retry-After; anything else 500, whose body names a request
+// id instead of the database's text, which goes to the log under that id.
+problem from_store(const error_code& ec, const diagnostics& d) {
+  if (ec == errc::invalid_argument) return bad(d.message());
+  if (ec == errc::pool_timeout || ec == errc::connection_lost || ec == errc::timeout || ec == errc::pool_closed ||
+      pg::is_transient(ec))
+    return {503, "unavailable", describe(ec, d)};
+  static std::atomic<std::uint64_t> last_id{0};
+  const auto id = ++last_id;
+  std::fprintf(stderr, "dataloader-server: internal error, request id %llu: %s\n",
+               static_cast<unsigned long long>(id), describe(ec, d).c_str());
+  return {500, "internal", "internal error (request id " + std::to_string(id) + "; details in the server log)"};
 }
 
 std::optional<int> parse_int(const std::string& s) {
@@ -221,6 +229,11 @@ asio::awaitable<response> service::handle(request req) {
   }
   res.version(req.version());
   res.keep_alive(res.keep_alive() && req.keep_alive());
+  if (req.method() == bhttp::verb::head) {  // the GET's headers, Content-Length included
+    const auto length = res.body().size();
+    res.body().clear();
+    res.content_length(length);
+  }
   if (res.result_int() >= 500)  // one line per database or internal error
     std::fprintf(stderr, "dataloader-server: %u on %s %s: %s\n", res.result_int(), std::string(req.method_string()).c_str(),
                  std::string(req.target()).c_str(), res.body().c_str());
@@ -247,14 +260,15 @@ asio::awaitable<response> service::route(const request& req) {
   auto t = parse_target(req.target(), parse_error);
   if (!t) co_return fail(bad(parse_error));
   const auto& seg = t->segments;
-  const auto method = req.method();
+  // HEAD is GET without the body (RFC 9110 9.3.2): handle() drops the body afterwards.
+  const auto method = req.method() == bhttp::verb::head ? bhttp::verb::get : req.method();
 
   if (seg.size() == 1 && seg[0] == "healthz") {
-    if (method != bhttp::verb::get) co_return wrong_method("GET");
+    if (method != bhttp::verb::get) co_return wrong_method("GET, HEAD");
     co_return ok({{"status", "ok"}});
   }
   if (seg.size() == 1 && seg[0] == "readyz") {
-    if (method != bhttp::verb::get) co_return wrong_method("GET");
+    if (method != bhttp::verb::get) co_return wrong_method("GET, HEAD");
     diagnostics d;
     pg::query_options o;
     o.timeout = std::chrono::milliseconds(1000);
@@ -272,12 +286,12 @@ asio::awaitable<response> service::route(const request& req) {
   }
 
   if (seg.size() == 1 && seg[0] == "stats") {
-    if (method != bhttp::verb::get) co_return wrong_method("GET");
+    if (method != bhttp::verb::get) co_return wrong_method("GET, HEAD");
     auto r = make_json(200, json::parse(stats_json()), v, true);
     co_return r;
   }
   if (seg.size() == 1 && seg[0] == "metrics") {
-    if (method != bhttp::verb::get) co_return wrong_method("GET");
+    if (method != bhttp::verb::get) co_return wrong_method("GET, HEAD");
     response r{bhttp::status::ok, v};
     r.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     r.body() = metrics_text();
@@ -288,16 +302,17 @@ asio::awaitable<response> service::route(const request& req) {
   const bool v1 = seg.size() >= 2 && seg[0] == "v1";
   // GET /v1/profiles?ids=a,b,c (or repeated id=)
   if (v1 && seg.size() == 2 && seg[1] == "profiles") {
-    if (method != bhttp::verb::get) co_return wrong_method("GET");
+    if (method != bhttp::verb::get) co_return wrong_method("GET, HEAD");
     auto ids = split_commas(t->all("ids"));
     for (auto& id : t->all("id")) ids.push_back(id);
     if (ids.empty()) co_return fail(bad("ids: give ?ids=a,b,c or repeated ?id="));
     if (ids.size() > config_.max_items)
       co_return fail(bad("ids: at most " + std::to_string(config_.max_items) + " (got " + std::to_string(ids.size()) + ")"));
-    auto r = co_await store_.async_get_profiles(ids, asio::use_awaitable);
-    if (!r) co_return fail(from_store(r.get_failure()));
+    diagnostics d;
+    auto [ec, r] = co_await store_.async_get_profiles(ids, d, asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return fail(from_store(ec, d));
     json profiles = json::object();
-    for (std::size_t i = 0; i < ids.size(); ++i) profiles[ids[i]] = (*r)[i] ? json((*r)[i].value()) : json(nullptr);
+    for (std::size_t i = 0; i < ids.size(); ++i) profiles[ids[i]] = r[i] ? json(*r[i]) : json(nullptr);
     co_return ok({{"profiles", profiles}});
   }
   // POST /v1/memories
@@ -321,9 +336,10 @@ asio::awaitable<response> service::route(const request& req) {
         if (auto p = string_field(m, where, name, *field)) co_return fail(*p);
       items.push_back(std::move(in));
     }
-    auto r = co_await store_.async_save_memories(std::move(items), asio::use_awaitable);
-    if (!r) co_return fail(from_store(r.get_failure()));
-    co_return ok({{"saved", *r}});
+    diagnostics d;
+    auto [ec, r] = co_await store_.async_save_memories(std::move(items), d, asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return fail(from_store(ec, d));
+    co_return ok({{"saved", r}});
   }
 
   // /v1/users/{user_id}/...
@@ -331,12 +347,13 @@ asio::awaitable<response> service::route(const request& req) {
     const std::string& user = seg[2];
     const auto rest = std::vector<std::string>(seg.begin() + 3, seg.end());
     if (rest.size() == 1 && rest[0] == "prefetch") {
-      if (method != bhttp::verb::get) co_return wrong_method("GET");
+      if (method != bhttp::verb::get) co_return wrong_method("GET, HEAD");
       int limit = store::default_memory_limit;
       if (auto p = int_param(*t, "memory_limit", 1, store::max_memory_limit, limit)) co_return fail(*p);
-      auto r = co_await store_.async_prefetch(user, limit, asio::use_awaitable);
-      if (!r) co_return fail(from_store(r.get_failure()));
-      co_return ok_text(prefetch_body(*r));
+      diagnostics d;
+      auto [ec, r] = co_await store_.async_prefetch(user, limit, d, asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return fail(from_store(ec, d));
+      co_return ok_text(prefetch_body(r));
     }
     if (rest.size() == 1 && rest[0] == "profile") {
       if (method != bhttp::verb::put) co_return wrong_method("PUT");
@@ -344,8 +361,9 @@ asio::awaitable<response> service::route(const request& req) {
       if (auto* p = std::get_if<problem>(&body)) co_return fail(*p);
       std::string profile;
       if (auto p = string_field(std::get<json>(body), "", "profile", profile)) co_return fail(*p);
-      auto r = co_await store_.async_put_profile(user, std::move(profile), asio::use_awaitable);
-      if (!r) co_return fail(from_store(r.get_failure()));
+      diagnostics d;
+      auto [ec, r] = co_await store_.async_put_profile(user, std::move(profile), d, asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return fail(from_store(ec, d));
       co_return ok({{"user_id", user}, {"updated", true}});
     }
     if (rest.size() == 1 && rest[0] == "onboarding") {
@@ -356,20 +374,22 @@ asio::awaitable<response> service::route(const request& req) {
       auto state = obj.find("state");
       if (state == obj.end()) co_return fail(bad("state: missing"));
       if (!state->is_object()) co_return fail(bad("state: must be a JSON object"));
-      auto r = co_await store_.async_put_onboarding(user, *state, asio::use_awaitable);
-      if (!r) co_return fail(from_store(r.get_failure()));
+      diagnostics d;
+      auto [ec, r] = co_await store_.async_put_onboarding(user, *state, d, asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return fail(from_store(ec, d));
       co_return ok({{"user_id", user}, {"updated", true}});
     }
     if (rest.size() == 1 && rest[0] == "memories") {
-      if (method != bhttp::verb::get) co_return wrong_method("GET");
+      if (method != bhttp::verb::get) co_return wrong_method("GET, HEAD");
       store::memory_filter filter;
       filter.category = t->first("category");
       if (auto keys = t->all("keys"); !keys.empty()) filter.keys = split_commas(keys);
       if (filter.keys && filter.keys->size() > config_.max_items) co_return fail(bad("keys: too many"));
       if (auto p = int_param(*t, "limit", 1, store::max_list_limit, filter.limit)) co_return fail(*p);
-      auto r = co_await store_.async_get_memories(user, std::move(filter), asio::use_awaitable);
-      if (!r) co_return fail(from_store(r.get_failure()));
-      co_return ok_text(memories_body(*r));
+      diagnostics d;
+      auto [ec, r] = co_await store_.async_get_memories(user, std::move(filter), d, asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return fail(from_store(ec, d));
+      co_return ok_text(memories_body(r));
     }
     if (rest.size() == 2 && rest[0] == "memories" && rest[1] == "delete") {
       if (method != bhttp::verb::post) co_return wrong_method("POST");
@@ -384,9 +404,10 @@ asio::awaitable<response> service::route(const request& req) {
         if (auto p = string_field(obj, "", "category", c)) co_return fail(*p);
         category = std::move(c);
       }
-      auto r = co_await store_.async_delete_memories(user, std::move(keys), std::move(category), asio::use_awaitable);
-      if (!r) co_return fail(from_store(r.get_failure()));
-      co_return ok({{"deleted", *r}});
+      diagnostics d;
+      auto [ec, r] = co_await store_.async_delete_memories(user, std::move(keys), std::move(category), d, asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return fail(from_store(ec, d));
+      co_return ok({{"deleted", r}});
     }
     if (rest.size() == 2 && rest[0] == "memories" && rest[1] == "search") {
       if (method != bhttp::verb::post) co_return wrong_method("POST");
@@ -399,9 +420,10 @@ asio::awaitable<response> service::route(const request& req) {
       if (limit_it == obj.end()) co_return fail(bad("limit_per_category: missing"));
       if (!limit_it->is_number_integer() || limit_it->get<long long>() < 1 || limit_it->get<long long>() > store::max_memory_limit)
         co_return fail(bad("limit_per_category: must be a whole number from 1 to " + std::to_string(store::max_memory_limit)));
-      auto r = co_await store_.async_search(user, std::move(categories), limit_it->get<int>(), asio::use_awaitable);
-      if (!r) co_return fail(from_store(r.get_failure()));
-      co_return ok_text(search_body(*r));
+      diagnostics d;
+      auto [ec, r] = co_await store_.async_search(user, std::move(categories), limit_it->get<int>(), d, asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return fail(from_store(ec, d));
+      co_return ok_text(search_body(r));
     }
   }
   co_return fail({404, "not_found", "no route for " + std::string(req.target())});

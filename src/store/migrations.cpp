@@ -51,7 +51,7 @@ failure failure_of(error_code ec, const diagnostics& d, const std::string& what)
 
 }  // namespace
 
-asio::awaitable<result<int>> migrate(pg::connection_pool& pool) {
+asio::awaitable<result<int>> detail::migrate(pg::connection_pool& pool) {
   diagnostics diag;
   auto [ec, conn] = co_await pool.async_acquire(std::chrono::seconds(30), diag, asio::as_tuple(asio::use_awaitable));
   if (ec) co_return failure_of(ec, diag, "migrate: no connection");

@@ -6,6 +6,7 @@ Run by CTest (label pg): e2e_test.py SERVER_BINARY ENV_FILE. Standard library on
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -209,7 +210,31 @@ class Routes(unittest.TestCase):
     def test_unknown_route_404_and_wrong_method_405(self):
         self.assertEqual(self.srv.request("GET", "/v2/nothing")[0], 404)
         status, payload, headers = self.srv.request("DELETE", "/v1/users/u/prefetch")
-        self.assertEqual((status, headers.get("Allow")), (405, "GET"))
+        self.assertEqual((status, headers.get("Allow")), (405, "GET, HEAD"))
+
+    def test_head_answers_every_get_route_with_the_get_headers_and_no_body(self):
+        self.srv.request("PUT", "/v1/users/e2e-head/profile", {"profile": "hello"})
+        for path in ("/healthz", "/readyz", "/stats", "/metrics", "/v1/users/e2e-head/prefetch",
+                     "/v1/profiles?ids=e2e-head", "/v1/users/e2e-head/memories"):
+            conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
+            conn.request("GET", path)
+            got = conn.getresponse()
+            get_body = got.read()
+            conn.request("HEAD", path)
+            head = conn.getresponse()
+            self.assertEqual(head.read(), b"", path)
+            conn.close()
+            self.assertEqual((head.status, got.status), (200, 200), path)
+            self.assertEqual(head.getheader("Content-Type"), got.getheader("Content-Type"), path)
+            if path not in ("/stats", "/metrics"):  # counters move between the two requests
+                self.assertEqual(int(head.getheader("Content-Length")), len(get_body), path)
+
+    def test_every_response_carries_a_date(self):
+        for method, path in (("GET", "/healthz"), ("GET", "/nowhere"), ("DELETE", "/stats"), ("PUT", "/v1/users/u/profile")):
+            status, _, headers = self.srv.request(method, path, {})
+            date = headers.get("Date")
+            self.assertIsNotNone(date, (method, path, status))
+            self.assertRegex(date, r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$")
 
     def test_body_over_the_limit_is_413_before_it_is_read(self):
         sock = socket.create_connection(("127.0.0.1", self.srv.port))
@@ -231,6 +256,54 @@ class Routes(unittest.TestCase):
         self.assertIn("# TYPE dataloader_queries_total counter", text)
         self.assertIn('dataloader_loader_batch_size_bucket{loader="profiles",le="+Inf"}', text)
         self.assertIn('dataloader_http_request_duration_seconds_bucket{le="0.001"}', text)
+
+    def test_metrics_exposition_follows_prometheus_conventions(self):
+        self.srv.request("GET", "/v1/users/e2e-metrics/prefetch")
+        self.srv.request("POST", "/v1/memories", {"memories": []})
+        text = self.srv.request("GET", "/metrics")[1]
+        families, types, helps, series = {}, {}, set(), set()
+        sample = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (\S+)$')
+        for line in text.splitlines():
+            if line.startswith("# HELP "):
+                helps.add(line.split()[2])
+            elif line.startswith("# TYPE "):
+                _, _, name, kind = line.split()
+                self.assertNotIn(name, types, f"{name} typed twice")
+                types[name] = kind
+            elif line:
+                m = sample.match(line)
+                self.assertIsNotNone(m, line)
+                name, labels, value = m.group(1), m.group(3) or "", m.group(4)
+                float(value)
+                key = (name, labels)
+                self.assertNotIn(key, series, f"series repeats: {line}")
+                series.add(key)
+                family = re.sub(r"_(bucket|sum|count)$", "", name) if re.sub(r"_(bucket|sum|count)$", "", name) in types else name
+                self.assertIn(family, types, f"{name} has no TYPE")
+                families.setdefault(family, []).append((name, labels, float(value)))
+        for name, kind in types.items():
+            self.assertIn(name, helps, f"{name} has no HELP")
+            self.assertTrue(name.startswith("dataloader_"), name)
+            if kind == "counter":
+                self.assertTrue(name.endswith("_total"), f"counter {name} must end in _total")
+                self.assertFalse(name.endswith("_total_total"), name)
+            else:
+                self.assertFalse(name.endswith("_total"), f"{kind} {name} must not end in _total")
+            if kind == "histogram":
+                by_labels = {}
+                for sname, labels, value in families.get(name, []):
+                    if sname.endswith("_bucket"):
+                        rest = ",".join(l for l in labels.split(",") if not l.startswith("le="))
+                        le = [l for l in labels.split(",") if l.startswith("le=")][0][4:-1]
+                        by_labels.setdefault(rest, []).append((le, value))
+                self.assertTrue(by_labels, f"histogram {name} has no buckets")
+                for rest, buckets in by_labels.items():
+                    self.assertEqual(buckets[-1][0], "+Inf", name)
+                    values = [v for _, v in buckets]
+                    self.assertEqual(values, sorted(values), f"{name}{{{rest}}} buckets not cumulative")
+                    bounds = [float(b) for b, _ in buckets[:-1]]
+                    self.assertEqual(bounds, sorted(bounds), name)
+        self.assertIn("dataloader_operations_total", types)
 
 
 class Operations(unittest.TestCase):

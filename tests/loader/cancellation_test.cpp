@@ -76,12 +76,16 @@ TEST_CASE("cancelling load_many aborts the keys still waiting") {
   l.prime(1, 11);
   asio::cancellation_signal signal;
   std::vector<result<int>> got;
+  error_code ec;
   std::vector<int> keys{1, 2};
-  l.async_load_many(keys, asio::bind_cancellation_slot(signal.slot(),
-                                                       [&](std::vector<result<int>> r) { got = std::move(r); }));
+  l.async_load_many(keys, asio::bind_cancellation_slot(signal.slot(), [&](error_code e, std::vector<result<int>> r) {
+                      ec = e;
+                      got = std::move(r);
+                    }));
   test::step(io);
   signal.emit(asio::cancellation_type::terminal);
   test::finish(io);
+  CHECK(ec == asio::error::operation_aborted);
   REQUIRE(got.size() == 2);
   CHECK(got[0].value() == 11);
   CHECK(got[1].error() == asio::error::operation_aborted);

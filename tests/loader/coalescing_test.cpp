@@ -75,7 +75,10 @@ TEST_CASE("splits more keys than max_batch_size into concurrent calls") {
   loader<int, int> l(io.get_executor(), held.function(), opts);
   std::vector<int> keys{1, 2, 3, 4, 5, 6, 7};
   std::vector<result<int>> got;
-  l.async_load_many(keys, [&](std::vector<result<int>> r) { got = std::move(r); });
+  l.async_load_many(keys, [&](error_code ec, std::vector<result<int>> r) {
+    CHECK(!ec);
+    got = std::move(r);
+  });
   test::step(io);
   // ceil(7 / 3) = 3 calls, all started before any of them completed.
   REQUIRE(held.calls.size() == 3);

@@ -93,7 +93,8 @@ struct model_run {
       mins.push_back(version_[keys.back()]);
     }
     started_ += static_cast<int>(keys.size());
-    l.async_load_many(keys, [this, keys, mins](std::vector<result<int>> r) {
+    l.async_load_many(keys, [this, keys, mins](error_code ec, std::vector<result<int>> r) {
+      CHECK(!ec);  // per-key failures are in the results, not the operation's code
       REQUIRE(r.size() == keys.size());
       for (std::size_t i = 0; i < keys.size(); ++i) {
         ++completed_;

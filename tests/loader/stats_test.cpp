@@ -26,7 +26,7 @@ TEST_CASE("counts loads, batches, keys, dedup hits, largest batch and histogram"
   opts.max_batch_size = 4;
   loader<int, int> l(io.get_executor(), test::recording_batch{&calls}, opts);
   std::vector<int> keys{1, 2, 3, 4, 5, 6, 1, 2};  // 6 distinct: batches of 4 and 2
-  l.async_load_many(keys, [](std::vector<result<int>>) {});
+  l.async_load_many(keys, [](error_code, std::vector<result<int>>) {});
   io.run();
   const auto s = l.stats();
   CHECK(s.loads == 8);

@@ -20,8 +20,9 @@ void with_store(F&& f, store::store_options options = {}, std::size_t pool_size 
   run([&](asio::any_io_executor ex) -> asio::awaitable<void> {
     pg::connection_pool pool(ex, params(pool_size));
     pool.start();
-    auto migrated = co_await store::migrate(pool);
-    if (!migrated) throw std::runtime_error("migrate: " + migrated.message());
+    dataloader::diagnostics d;
+    auto [ec, applied] = co_await store::async_migrate(pool, d, asio::as_tuple(asio::use_awaitable));
+    if (ec) throw std::runtime_error("migrate: " + dataloader::describe(ec, d));
     dataloader::loader_registry registry;
     store::memory_store s(pool, options, &registry);
     co_await f(pool, s);
@@ -29,11 +30,11 @@ void with_store(F&& f, store::store_options options = {}, std::size_t pool_size 
   });
 }
 
-// Unwraps a store result, failing the test with its message when it is an error.
+// What a store operation completed with: its value, or its error code and message.
 template <class T>
-T ok(dataloader::result<T> r) {
-  if (!r) throw std::runtime_error("store error: " + r.message());
-  return std::move(*r);
+dataloader::result<T> outcome(dataloader::error_code ec, T value, const dataloader::diagnostics& d) {
+  if (ec) return dataloader::failure{ec, d.message()};
+  return value;
 }
 
 inline const pg::statement stat_reset{"test_stat_reset", "SELECT pg_stat_statements_reset()"};

@@ -102,14 +102,19 @@ class loader {
         std::move(key), static_cast<diagnostics*>(nullptr));
   }
 
-  // Completes with void(std::vector<result<V>>): one result per key, in key order.
-  // Duplicate keys in `keys` are folded into one key of the batch.
+  // Completes with void(error_code, std::vector<result<V>>): one result per key, in key
+  // order, each a value or that key's own error. The error_code is empty unless keys were
+  // aborted (cancellation, or the loader destroyed): then operation_aborted, and those
+  // keys' results say so while the others keep their values. Duplicate keys in `keys`
+  // are folded into one key of the batch. Cancellation aborts every key still waiting.
   template <class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_load_many(std::vector<K> keys, CompletionToken&& token = {}) {
-    return asio::async_initiate<CompletionToken, void(std::vector<result<V>>)>(
+    return asio::async_initiate<CompletionToken, void(error_code, std::vector<result<V>>)>(
         initiate_load_many{core_.get()}, token, std::move(keys));
   }
 
+  // `co_await loader.load_many(keys)`: the per-key results; throws boost::system::system_error
+  // when keys were aborted.
   asio::awaitable<std::vector<result<V>>> load_many(std::vector<K> keys) {
     return async_load_many(std::move(keys), asio::use_awaitable);
   }

@@ -12,19 +12,30 @@
 //
 // Every operation validates its input first (SPEC.md limits) and refuses bad input with
 // errc::invalid_argument naming the field; a request with one invalid item writes nothing.
-// Operations complete with void(std::exception_ptr, dataloader::result<T>); the error of
-// a failed operation is in the result (the exception_ptr is for bugs only).
+//
+// Every operation completes with void(error_code, T), takes any completion token, and has
+// an overload taking diagnostics& that receives the error's readable text. Errors:
+// errc::invalid_argument (bad input), the pool's (errc::pool_timeout, connection_lost,
+// timeout, pool_closed), a server error's SQLSTATE (pg/sqlstate.hpp).
+//   - Thread safety: may be called from any thread; the work runs on the store's
+//     executor (the pool's strand), the handler on its own associated executor.
+//   - Lifetimes: arguments are taken by value; `diag` must outlive the operation; the
+//     store and its pool must outlive every operation started on them.
+//   - Cancellation: an operation is not cancellable once started (the statement it joined
+//     serves other callers); destroying the store fails waiting loads with
+//     asio::error::operation_aborted.
 #pragma once
 
+#include "dataloader/diagnostics.hpp"
 #include "dataloader/loader/registry.hpp"
-#include "dataloader/loader/result.hpp"
+#include "dataloader/result.hpp"
 #include "dataloader/pg/connection_pool.hpp"
+#include "dataloader/store/detail/completion.hpp"
 #include "dataloader/store/options.hpp"
 #include "dataloader/store/stats.hpp"
 #include "dataloader/store/types.hpp"
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/co_spawn.hpp>
 
 #include <memory>
 #include <optional>
@@ -54,33 +65,132 @@ class memory_store {
   const store_options& options() const noexcept;
   store_stats stats() const;
 
-#define DATALOADER_STORE_OP(name, T, params, args)                                     \
-  template <class CompletionToken>                                                     \
-  auto async_##name(DATALOADER_UNPAREN params, CompletionToken&& token) {              \
-    return asio::co_spawn(get_executor(), name args, std::forward<CompletionToken>(token)); \
+  using default_token = asio::default_completion_token_t<executor_type>;
+
+  // Profile, recent memories (newest first, at most `memory_limit`, 1 to 100), onboarding
+  // state and memory count of a user. Completes with void(error_code, prefetch_result).
+  template <class CompletionToken = default_token>
+  auto async_prefetch(std::string user_id, int memory_limit, CompletionToken&& token = {}) {
+    return start(prefetch(std::move(user_id), memory_limit), nullptr, std::forward<CompletionToken>(token));
   }
-#define DATALOADER_UNPAREN(...) __VA_ARGS__
+  template <class CompletionToken = default_token>
+  auto async_prefetch(std::string user_id, int memory_limit, diagnostics& diag, CompletionToken&& token = {}) {
+    return start(prefetch(std::move(user_id), memory_limit), &diag, std::forward<CompletionToken>(token));
+  }
 
-  // Profile, recent memories (newest first), onboarding state and memory count of a user.
-  DATALOADER_STORE_OP(prefetch, prefetch_result, (std::string user_id, int memory_limit), (std::move(user_id), memory_limit))
-  // One entry per id, in order; nullopt for a user without a profile.
-  DATALOADER_STORE_OP(get_profiles, std::vector<std::optional<std::string>>, (std::vector<std::string> ids), (std::move(ids)))
-  DATALOADER_STORE_OP(get_onboarding, std::vector<std::optional<nlohmann::json>>, (std::vector<std::string> ids), (std::move(ids)))
-  DATALOADER_STORE_OP(get_recent_memories, recent_memories, (std::string user_id, int limit), (std::move(user_id), limit))
-  DATALOADER_STORE_OP(get_memories, std::vector<memory>, (std::string user_id, memory_filter filter), (std::move(user_id), std::move(filter)))
+  // One entry per id, in order; nullopt for a user without a profile. Completes with
+  // void(error_code, std::vector<std::optional<std::string>>).
+  template <class CompletionToken = default_token>
+  auto async_get_profiles(std::vector<std::string> ids, CompletionToken&& token = {}) {
+    return start(get_profiles(std::move(ids)), nullptr, std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken = default_token>
+  auto async_get_profiles(std::vector<std::string> ids, diagnostics& diag, CompletionToken&& token = {}) {
+    return start(get_profiles(std::move(ids)), &diag, std::forward<CompletionToken>(token));
+  }
+
+  // One entry per id, in order; nullopt for a user without onboarding state. Completes
+  // with void(error_code, std::vector<std::optional<nlohmann::json>>).
+  template <class CompletionToken = default_token>
+  auto async_get_onboarding(std::vector<std::string> ids, CompletionToken&& token = {}) {
+    return start(get_onboarding(std::move(ids)), nullptr, std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken = default_token>
+  auto async_get_onboarding(std::vector<std::string> ids, diagnostics& diag, CompletionToken&& token = {}) {
+    return start(get_onboarding(std::move(ids)), &diag, std::forward<CompletionToken>(token));
+  }
+
+  // A user's `limit` (1 to 100) most recently updated memories and their count. Completes
+  // with void(error_code, recent_memories).
+  template <class CompletionToken = default_token>
+  auto async_get_recent_memories(std::string user_id, int limit, CompletionToken&& token = {}) {
+    return start(get_recent_memories(std::move(user_id), limit), nullptr, std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken = default_token>
+  auto async_get_recent_memories(std::string user_id, int limit, diagnostics& diag, CompletionToken&& token = {}) {
+    return start(get_recent_memories(std::move(user_id), limit), &diag, std::forward<CompletionToken>(token));
+  }
+
+  // A user's memories matching `filter`, newest first. Completes with
+  // void(error_code, std::vector<memory>).
+  template <class CompletionToken = default_token>
+  auto async_get_memories(std::string user_id, memory_filter filter, CompletionToken&& token = {}) {
+    return start(get_memories(std::move(user_id), std::move(filter)), nullptr, std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken = default_token>
+  auto async_get_memories(std::string user_id, memory_filter filter, diagnostics& diag, CompletionToken&& token = {}) {
+    return start(get_memories(std::move(user_id), std::move(filter)), &diag, std::forward<CompletionToken>(token));
+  }
+
   // Upserts on (user_id, category, key); several entries for one key: the last wins.
-  // Yields the number of rows written.
-  DATALOADER_STORE_OP(save_memories, std::int64_t, (std::vector<memory_input> items), (std::move(items)))
-  // Yields the number of memories deleted. With a category, only within it.
-  DATALOADER_STORE_OP(delete_memories, std::int64_t, (std::string user_id, std::vector<std::string> keys, std::optional<std::string> category), (std::move(user_id), std::move(keys), std::move(category)))
-  DATALOADER_STORE_OP(search, search_results, (std::string user_id, std::vector<std::string> categories, int limit_per_category), (std::move(user_id), std::move(categories), limit_per_category))
-  DATALOADER_STORE_OP(put_profile, bool, (std::string user_id, std::string profile), (std::move(user_id), std::move(profile)))
-  DATALOADER_STORE_OP(put_onboarding, bool, (std::string user_id, nlohmann::json state), (std::move(user_id), std::move(state)))
+  // Completes with void(error_code, std::int64_t): the rows written.
+  template <class CompletionToken = default_token>
+  auto async_save_memories(std::vector<memory_input> items, CompletionToken&& token = {}) {
+    return start(save_memories(std::move(items)), nullptr, std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken = default_token>
+  auto async_save_memories(std::vector<memory_input> items, diagnostics& diag, CompletionToken&& token = {}) {
+    return start(save_memories(std::move(items)), &diag, std::forward<CompletionToken>(token));
+  }
 
-#undef DATALOADER_STORE_OP
-#undef DATALOADER_UNPAREN
+  // Deletes a user's memories by key; with a category, only within it. Completes with
+  // void(error_code, std::int64_t): the memories deleted.
+  template <class CompletionToken = default_token>
+  auto async_delete_memories(std::string user_id, std::vector<std::string> keys,
+                             std::optional<std::string> category, CompletionToken&& token = {}) {
+    return start(delete_memories(std::move(user_id), std::move(keys), std::move(category)), nullptr,
+                 std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken = default_token>
+  auto async_delete_memories(std::string user_id, std::vector<std::string> keys,
+                             std::optional<std::string> category, diagnostics& diag, CompletionToken&& token = {}) {
+    return start(delete_memories(std::move(user_id), std::move(keys), std::move(category)), &diag,
+                 std::forward<CompletionToken>(token));
+  }
+
+  // The newest `limit_per_category` (1 to 100) memories of each category; every asked
+  // category appears, maybe empty. Completes with void(error_code, search_results).
+  template <class CompletionToken = default_token>
+  auto async_search(std::string user_id, std::vector<std::string> categories, int limit_per_category,
+                    CompletionToken&& token = {}) {
+    return start(search(std::move(user_id), std::move(categories), limit_per_category), nullptr,
+                 std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken = default_token>
+  auto async_search(std::string user_id, std::vector<std::string> categories, int limit_per_category,
+                    diagnostics& diag, CompletionToken&& token = {}) {
+    return start(search(std::move(user_id), std::move(categories), limit_per_category), &diag,
+                 std::forward<CompletionToken>(token));
+  }
+
+  // Sets a user's profile (at most 64 KiB). Completes with void(error_code, bool): true.
+  template <class CompletionToken = default_token>
+  auto async_put_profile(std::string user_id, std::string profile, CompletionToken&& token = {}) {
+    return start(put_profile(std::move(user_id), std::move(profile)), nullptr, std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken = default_token>
+  auto async_put_profile(std::string user_id, std::string profile, diagnostics& diag, CompletionToken&& token = {}) {
+    return start(put_profile(std::move(user_id), std::move(profile)), &diag, std::forward<CompletionToken>(token));
+  }
+
+  // Sets a user's onboarding state (a JSON object, at most 64 KiB as text and 128 levels
+  // deep). Completes with void(error_code, bool): true.
+  template <class CompletionToken = default_token>
+  auto async_put_onboarding(std::string user_id, nlohmann::json state, CompletionToken&& token = {}) {
+    return start(put_onboarding(std::move(user_id), std::move(state)), nullptr, std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken = default_token>
+  auto async_put_onboarding(std::string user_id, nlohmann::json state, diagnostics& diag,
+                            CompletionToken&& token = {}) {
+    return start(put_onboarding(std::move(user_id), std::move(state)), &diag, std::forward<CompletionToken>(token));
+  }
 
  private:
+  template <class T, class CompletionToken>
+  auto start(asio::awaitable<result<T>> op, diagnostics* diag, CompletionToken&& token) {
+    return detail::complete_as_error_code(get_executor(), std::move(op), diag, std::forward<CompletionToken>(token));
+  }
+
   // Coroutines that run on the store's executor (the pool's strand).
   asio::awaitable<result<prefetch_result>> prefetch(std::string user_id, int memory_limit);
   asio::awaitable<result<std::vector<std::optional<std::string>>>> get_profiles(std::vector<std::string> ids);

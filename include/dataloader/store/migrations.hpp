@@ -2,11 +2,11 @@
 // PostgreSQL advisory lock, so that instances starting together never race.
 #pragma once
 
-#include "dataloader/loader/result.hpp"
+#include "dataloader/result.hpp"
 #include "dataloader/pg/connection_pool.hpp"
+#include "dataloader/store/detail/completion.hpp"
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/co_spawn.hpp>
 
 #include <string>
 #include <vector>
@@ -22,12 +22,22 @@ struct migration {
 // Every migration the store knows, in version order.
 const std::vector<migration>& migrations();
 
-// Applies the pending migrations; yields how many were applied.
+namespace detail {
 boost::asio::awaitable<result<int>> migrate(pg::connection_pool& pool);
+}
 
-template <class CompletionToken>
-auto async_migrate(pg::connection_pool& pool, CompletionToken&& token) {
-  return boost::asio::co_spawn(pool.get_executor(), migrate(pool), std::forward<CompletionToken>(token));
+// Applies the pending migrations. Completes with void(error_code, int): how many were
+// applied. Safe to run from several processes at once (an advisory lock orders them);
+// `diag` (when given) must outlive the operation; not cancellable.
+template <class CompletionToken = boost::asio::default_completion_token_t<pg::connection_pool::executor_type>>
+auto async_migrate(pg::connection_pool& pool, CompletionToken&& token = {}) {
+  return detail::complete_as_error_code(pool.get_executor(), detail::migrate(pool), nullptr,
+                                        std::forward<CompletionToken>(token));
+}
+template <class CompletionToken = boost::asio::default_completion_token_t<pg::connection_pool::executor_type>>
+auto async_migrate(pg::connection_pool& pool, diagnostics& diag, CompletionToken&& token = {}) {
+  return detail::complete_as_error_code(pool.get_executor(), detail::migrate(pool), &diag,
+                                        std::forward<CompletionToken>(token));
 }
 
 }  // namespace dataloader::store

@@ -364,11 +364,15 @@ class many_op {
     cancel_.disconnect();
     std::vector<result<V>> out;
     out.reserve(results_.size());
-    for (auto& r : results_) out.push_back(std::move(*r));
+    error_code ec;  // operation_aborted when any key was (cancelled, or the loader destroyed)
+    for (auto& r : results_) {
+      if (r->error() == asio::error::operation_aborted) ec = asio::error::operation_aborted;
+      out.push_back(std::move(*r));
+    }
     Handler h(std::move(handler_));
     const bool local = local_;
     free_node(this, h);
-    invoke_on_executor(std::move(h), ex, post, local, std::move(out));
+    invoke_on_executor(std::move(h), ex, post, local, ec, std::move(out));
   }
 
   Handler handler_;
