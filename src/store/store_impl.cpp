@@ -1,0 +1,91 @@
+#include "store_impl.hpp"
+
+#include "batch_reads.hpp"
+#include "sql.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace dataloader::store::detail {
+
+store_impl::store_impl(pg::connection_pool& p, store_options opts, loader_registry* reg)
+    : pool(p),
+      options(opts),
+      registry(reg),
+      profiles(p.get_executor(), [this](std::span<const std::string> ids) { return read_profiles(*this, ids); },
+               loader_opts("profiles")),
+      onboarding(p.get_executor(), [this](std::span<const std::string> ids) { return read_onboarding(*this, ids); },
+                 loader_opts("onboarding")),
+      snapshots(p.get_executor(), [this](std::span<const snapshot_key> keys) { return read_snapshots(*this, keys); },
+                loader_opts("user_snapshots")),
+      saves(writer<save_request, std::int64_t>(
+          "save_memories",
+          [this](std::span<const save_request* const> rs) {
+            return chunked_upserts(merge_last_wins(rs), options.max_batch_size);
+          },
+          [](std::span<const save_request* const> rs, const std::vector<pg::result>&) { return rows_written(rs); })),
+      profile_puts(writer<put_request, bool>(
+          "put_profile", [](std::span<const put_request* const> rs) { return last_put_per_user(sql::put_profiles, rs); },
+          [](std::span<const put_request* const> rs, const std::vector<pg::result>&) {
+            return std::vector<bool>(rs.size(), true);
+          })),
+      onboarding_puts(writer<put_request, bool>(
+          "put_onboarding",
+          [](std::span<const put_request* const> rs) { return last_put_per_user(sql::put_onboarding, rs); },
+          [](std::span<const put_request* const> rs, const std::vector<pg::result>&) {
+            return std::vector<bool>(rs.size(), true);
+          })),
+      deletes(writer<delete_request, std::int64_t>(
+          "delete_memories",
+          [this](std::span<const delete_request* const> rs) { return batched_deletes(rs, options.max_batch_size); },
+          rows_deleted)) {}
+
+loader_options store_impl::loader_opts(const char* name) const {
+  loader_options o;
+  o.name = name;
+  o.registry = registry;
+  o.max_batch_size = options.max_batch_size;
+  o.batch_window = options.batch_window;
+  o.cache = cache_mode::off;  // long-lived loaders in front of data that changes
+  return o;
+}
+
+template <class Request, class Response>
+coalesced_writer<Request, Response> store_impl::writer(const char* name,
+                                                       typename coalesced_writer<Request, Response>::build_fn build,
+                                                       typename coalesced_writer<Request, Response>::answer_fn answer) {
+  return coalesced_writer<Request, Response>(
+      pool.get_executor(), loader_opts(name),
+      [this](std::vector<pg::query> qs) { return group(std::move(qs), false); }, std::move(build), std::move(answer),
+      retried_statements);
+}
+
+asio::awaitable<query_outcome> store_impl::query(const pg::statement& st, pg::params args, bool read) {
+  queries.add();
+  pg::query_options o;
+  o.retry_on_connection_loss = read;
+  query_outcome out;
+  auto [ec, r] = co_await pool.async_query(st, std::move(args), o, out.diag, asio::as_tuple(asio::use_awaitable));
+  out.ec = ec;
+  out.result = std::move(r);
+  co_return out;
+}
+
+asio::awaitable<group_outcome> store_impl::group(std::vector<pg::query> qs, bool read) {
+  queries.add(qs.size());
+  pg::query_options o;
+  o.retry_on_connection_loss = read;
+  group_outcome out;
+  auto [ec, rs] = co_await pool.async_pipeline(std::move(qs), o, out.diag, asio::as_tuple(asio::use_awaitable));
+  out.ec = ec;
+  out.results = std::move(rs);
+  co_return out;
+}
+
+void store_impl::forget_user(const std::string& user_id) {
+  profiles.clear(user_id);
+  onboarding.clear(user_id);
+  for (int limit : limits_seen) snapshots.clear(snapshot_key{user_id, limit});
+}
+
+}  // namespace dataloader::store::detail
