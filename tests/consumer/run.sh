@@ -11,8 +11,15 @@ url=$(sed -n 's/^URL=//p' "${2:?usage: run.sh BUILD_DIR ENV_FILE}")
 work=$(mktemp -d /tmp/dataloader-consumer.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
+# A package built with sanitizers (scripts/test.sh --sanitize) needs its users to link
+# their runtimes too.
+flags=()
+if grep -q '^DATALOADER_SANITIZE:BOOL=ON' "$build/CMakeCache.txt"; then
+  flags=(-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined)
+fi
 cmake --install "$build" --prefix "$work/prefix" >/dev/null
-cmake -S "$here" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release -DWITH_PG=ON >/dev/null
+cmake -S "$here" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release -DWITH_PG=ON \
+  "${flags[@]}" >/dev/null
 cmake --build "$work/build" -j "$(nproc)" >/dev/null
 
 "$work/build/loader_only"

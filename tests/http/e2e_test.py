@@ -122,18 +122,29 @@ class Routes(unittest.TestCase):
         self.assertEqual(s.request("GET", "/v1/profiles?id=e2e-p1&id=" + quote("a,b"))[1],
                          {"profiles": {"e2e-p1": "one", "a,b": None}})
 
-    def test_memories_filters_delete_and_search(self):
+    def save_two_categories(self, user):
+        items = [{"user_id": user, "category": c, "key": f"{c}{i}", "value": "x"} for c in ("FACT", "GOAL") for i in range(3)]
+        self.assertEqual(self.srv.request("POST", "/v1/memories", {"memories": items})[:2], (200, {"saved": 6}))
+
+    def test_memories_filter_by_category_keys_and_limit(self):
         s = self.srv
-        items = [{"user_id": "e2e-m", "category": c, "key": f"{c}{i}", "value": "x"} for c in ("FACT", "GOAL") for i in range(3)]
-        s.request("POST", "/v1/memories", {"memories": items})
+        self.save_two_categories("e2e-m")
         self.assertEqual(len(s.request("GET", "/v1/users/e2e-m/memories?category=GOAL")[1]["memories"]), 3)
         self.assertEqual(len(s.request("GET", "/v1/users/e2e-m/memories?keys=FACT0,GOAL1&limit=10")[1]["memories"]), 2)
         self.assertEqual(len(s.request("GET", "/v1/users/e2e-m/memories?limit=1")[1]["memories"]), 1)
-        status, body, _ = s.request("POST", "/v1/users/e2e-m/memories/search", {"categories": ["FACT", "GOAL", "INTEREST"], "limit_per_category": 2})
+
+    def test_search_answers_every_asked_category(self):
+        self.save_two_categories("e2e-search")
+        status, body, _ = self.srv.request("POST", "/v1/users/e2e-search/memories/search",
+                                           {"categories": ["FACT", "GOAL", "INTEREST"], "limit_per_category": 2})
         self.assertEqual(status, 200)
         self.assertEqual({k: len(v) for k, v in body["results"].items()}, {"FACT": 2, "GOAL": 2, "INTEREST": 0})
-        self.assertEqual(s.request("POST", "/v1/users/e2e-m/memories/delete", {"keys": ["FACT0", "GOAL0"], "category": "FACT"})[1], {"deleted": 1})
-        self.assertEqual(s.request("POST", "/v1/users/e2e-m/memories/delete", {"keys": ["GOAL0"]})[1], {"deleted": 1})
+
+    def test_delete_within_a_category_or_any(self):
+        s = self.srv
+        self.save_two_categories("e2e-del")
+        self.assertEqual(s.request("POST", "/v1/users/e2e-del/memories/delete", {"keys": ["FACT0", "GOAL0"], "category": "FACT"})[1], {"deleted": 1})
+        self.assertEqual(s.request("POST", "/v1/users/e2e-del/memories/delete", {"keys": ["GOAL0"]})[1], {"deleted": 1})
 
     def test_last_entry_for_a_key_wins(self):
         items = [{"user_id": "e2e-lw", "category": "FACT", "key": "k", "value": v} for v in ("first", "second", "last")]

@@ -126,32 +126,59 @@ TEST_CASE("onboarding state round-trips as JSON") {
   }
 }
 
-TEST_CASE("saves upsert, the last entry for a key wins, and recent memories come newest first") {
+TEST_CASE("a save with two entries for one key writes the last one") {
   for (bool coalesce : {true, false}) {
     CAPTURE(coalesce);
     test::with_store([](pg::connection_pool&, store::memory_store& s) -> asio::awaitable<void> {
-      const std::string u = std::string("saver-") + (s.options().coalesce ? "on" : "off");
+      const std::string u = std::string("lastwins-") + (s.options().coalesce ? "on" : "off");
       auto batch = items(u, 5);
       batch.push_back({u, "FACT", "k1", "replaced"});  // same key again: the last wins
       CHECK(co_await s.async_save_memories(batch, asio::use_awaitable) == 5);
+      store::memory_filter filter{std::nullopt, strings("k1"), 10};
+      auto k1 = co_await s.async_get_memories(u, std::move(filter), asio::use_awaitable);
+      REQUIRE(k1.size() == 1);
+      CHECK(k1[0].value == "replaced");
+    }, mode(coalesce));
+  }
+}
+
+TEST_CASE("recent memories come newest first, with the user's count") {
+  for (bool coalesce : {true, false}) {
+    CAPTURE(coalesce);
+    test::with_store([](pg::connection_pool&, store::memory_store& s) -> asio::awaitable<void> {
+      const std::string u = std::string("recent-") + (s.options().coalesce ? "on" : "off");
+      co_await s.async_save_memories(items(u, 5), asio::use_awaitable);
       auto recent = co_await s.async_get_recent_memories(u, 3, asio::use_awaitable);
       CHECK(recent.count == 5);
       REQUIRE(recent.memories.size() == 3);
       CHECK(recent.memories[0].updated_at >= recent.memories[1].updated_at);
       CHECK(recent.memories[1].updated_at >= recent.memories[2].updated_at);
-      store::memory_filter filter1{std::nullopt, strings("k1"), 10};
+    }, mode(coalesce));
+  }
+}
 
-      auto k1 = co_await s.async_get_memories(u, std::move(filter1), asio::use_awaitable);
-      REQUIRE(k1.size() == 1);
-      CHECK(k1[0].value == "replaced");
-      // Update one: it becomes the newest.
-      auto one = items(u, 1, "again");
-      co_await s.async_save_memories(one, asio::use_awaitable);
+TEST_CASE("an updated memory becomes the newest and keeps its creation time") {
+  for (bool coalesce : {true, false}) {
+    CAPTURE(coalesce);
+    test::with_store([](pg::connection_pool&, store::memory_store& s) -> asio::awaitable<void> {
+      const std::string u = std::string("updated-") + (s.options().coalesce ? "on" : "off");
+      co_await s.async_save_memories(items(u, 5), asio::use_awaitable);
+      co_await s.async_save_memories(items(u, 1, "again"), asio::use_awaitable);
       auto newest = co_await s.async_get_recent_memories(u, 1, asio::use_awaitable);
+      REQUIRE(newest.memories.size() == 1);
       CHECK(newest.memories[0].key == "k0");
       CHECK(newest.memories[0].value == "again0");
       CHECK(newest.memories[0].created_at < newest.memories[0].updated_at);
-      auto none = co_await s.async_get_recent_memories("nobody-" + u, 5, asio::use_awaitable);
+    }, mode(coalesce));
+  }
+}
+
+TEST_CASE("a user without memories has none and a count of 0") {
+  for (bool coalesce : {true, false}) {
+    CAPTURE(coalesce);
+    test::with_store([](pg::connection_pool&, store::memory_store& s) -> asio::awaitable<void> {
+      auto none = co_await s.async_get_recent_memories(std::string("nobody-") + (s.options().coalesce ? "on" : "off"), 5,
+                                                       asio::use_awaitable);
       CHECK(none.count == 0);
       CHECK(none.memories.empty());
     }, mode(coalesce));
@@ -361,7 +388,7 @@ TEST_CASE("queries equals what pg_stat_statements counted, in both modes") {
   }
 }
 
-TEST_CASE("invalid input is refused with the field named, and nothing is written") {
+TEST_CASE("a save with one invalid item is refused naming it, and writes nothing") {
   test::with_store([](pg::connection_pool& pool, store::memory_store& s) -> asio::awaitable<void> {
     auto batch = items("refused", 3);
     batch[1].key = std::string(257, 'k');
@@ -371,20 +398,46 @@ TEST_CASE("invalid input is refused with the field named, and nothing is written
     CHECK(d.message() == "memories[1].key: must be 1 to 256 bytes (got 257)");
     auto n = co_await test::sql(pool, count_user, pg::params(std::string("refused")));
     CHECK(n.get<std::int64_t>(0, 0) == 0);
-    batch[1].key = "ok";
+  });
+}
+
+TEST_CASE("a value with a NUL byte is refused naming its offset") {
+  test::with_store([](pg::connection_pool&, store::memory_store& s) -> asio::awaitable<void> {
+    auto batch = items("refused-nul", 3);
     batch[2].value = std::string("nul\0here", 8);
-    std::tie(ec, n0) = co_await s.async_save_memories(batch, d, asio::as_tuple(asio::use_awaitable));
+    diagnostics d;
+    auto [ec, n] = co_await s.async_save_memories(batch, d, asio::as_tuple(asio::use_awaitable));
+    CHECK(ec == errc::invalid_argument);
     CHECK(d.message() == "memories[2].value: contains a NUL byte at offset 3");
+  });
+}
+
+TEST_CASE("a prefetch of an empty user id or an out-of-range limit is refused naming it") {
+  test::with_store([](pg::connection_pool&, store::memory_store& s) -> asio::awaitable<void> {
+    diagnostics d;
     auto [pe, p] = co_await s.async_prefetch("", 20, d, asio::as_tuple(asio::use_awaitable));
     CHECK(pe == errc::invalid_argument);
     CHECK(d.message() == "user_id: must be 1 to 256 bytes (got 0)");
     std::tie(pe, p) = co_await s.async_prefetch("u", 101, d, asio::as_tuple(asio::use_awaitable));
+    CHECK(pe == errc::invalid_argument);
     CHECK(d.message() == "memory_limit: must be between 1 and 100 (got 101)");
-    auto [be, big] = co_await s.async_put_profile("u", std::string(64 * 1024 + 1, 'x'), d, asio::as_tuple(asio::use_awaitable));
-    CHECK(be == errc::invalid_argument);
+  });
+}
+
+TEST_CASE("a profile over 64 KiB is refused naming its size") {
+  test::with_store([](pg::connection_pool&, store::memory_store& s) -> asio::awaitable<void> {
+    diagnostics d;
+    auto [ec, done] = co_await s.async_put_profile("u", std::string(64 * 1024 + 1, 'x'), d, asio::as_tuple(asio::use_awaitable));
+    CHECK(ec == errc::invalid_argument);
     CHECK(d.message() == "profile: must be at most 65536 bytes (got 65537)");
-    auto [ue, bad_utf8] = co_await s.async_get_profiles(strings("ok", "bad\xff"), d, asio::as_tuple(asio::use_awaitable));
-    CHECK(ue == errc::invalid_argument);
+  });
+}
+
+TEST_CASE("an id with invalid UTF-8 is refused naming its position") {
+  test::with_store([](pg::connection_pool&, store::memory_store& s) -> asio::awaitable<void> {
+    diagnostics d;
+    auto [ec, got] = co_await s.async_get_profiles(strings("ok", "bad\xff"), d, asio::as_tuple(asio::use_awaitable));
+    CHECK(ec == errc::invalid_argument);
     CHECK(d.message() == "ids[1]: is not valid UTF-8 (at byte offset 3)");
   });
 }

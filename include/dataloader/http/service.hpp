@@ -60,7 +60,9 @@ class service {
   service(store::memory_store& store, pg::connection_pool& pool, loader_registry& registry,
           service_config config);
 
-  // The response to `req`. Never throws.
+  // The response to `req`: routed through the route table (routes.cpp), authenticated,
+  // validated, errors mapped to statuses. Never throws; HEAD is answered as GET without
+  // the body. Safe from any thread; the store's work runs on its own executor.
   asio::awaitable<response> handle(request req);
 
   // A JSON error response (SPEC.md): {"error": {"code", "message"}}.
@@ -71,6 +73,8 @@ class service {
   std::string metrics_text() const;
   http_counters& counters() noexcept { return counters_; }
   const service_config& config() const noexcept { return config_; }
+  store::memory_store& store() noexcept { return store_; }
+  pg::connection_pool& pool() noexcept { return pool_; }
 
  private:
   asio::awaitable<response> route(const request& req);

@@ -1,0 +1,220 @@
+#include "routes.hpp"
+
+#include "error_mapping.hpp"
+#include "request_parsing.hpp"
+#include "responses.hpp"
+
+#include "dataloader/pg/statement.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <nlohmann/json.hpp>
+
+namespace dataloader::http::detail {
+namespace {
+
+using json = nlohmann::json;
+constexpr auto as_tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+const pg::statement health_check{"health_check", "SELECT 1"};
+
+response fail(const route_context& c, const problem& p) {
+  return service::error(p.status, p.code, p.message, c.req.version());
+}
+response ok(const route_context& c, const json& body) { return make_json(200, body, c.req.version(), true); }
+response ok_text(const route_context& c, std::string body) {
+  return make_json_text(200, std::move(body), c.req.version(), true);
+}
+
+// GET /healthz
+asio::awaitable<response> healthz(route_context& c) { co_return ok(c, {{"status", "ok"}}); }
+
+// GET /readyz: 200 when PostgreSQL answers within a second.
+asio::awaitable<response> readyz(route_context& c) {
+  diagnostics d;
+  pg::query_options o;
+  o.timeout = std::chrono::milliseconds(1000);
+  auto [ec, r] = co_await c.svc.pool().async_query(health_check, {}, o, d, as_tuple_awaitable);
+  if (ec) co_return fail(c, {503, "unavailable", "database: " + describe(ec, d)});
+  co_return ok(c, {{"status", "ready"}});
+}
+
+// GET /stats
+asio::awaitable<response> stats(route_context& c) { co_return ok_text(c, c.svc.stats_json()); }
+
+// GET /metrics (Prometheus text format 0.0.4)
+asio::awaitable<response> metrics(route_context& c) {
+  response r{bhttp::status::ok, c.req.version()};
+  r.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  r.body() = c.svc.metrics_text();
+  r.prepare_payload();
+  co_return r;
+}
+
+// GET /v1/profiles?ids=a,b,c (or repeated id=)
+asio::awaitable<response> get_profiles(route_context& c) {
+  const auto max = c.svc.config().max_items;
+  auto ids = split_commas(c.where.all("ids"));
+  for (auto& id : c.where.all("id")) ids.push_back(id);
+  if (ids.empty()) co_return fail(c, bad("ids: give ?ids=a,b,c or repeated ?id="));
+  if (ids.size() > max)
+    co_return fail(c, bad("ids: at most " + std::to_string(max) + " (got " + std::to_string(ids.size()) + ")"));
+  diagnostics d;
+  auto [ec, r] = co_await c.svc.store().async_get_profiles(ids, d, as_tuple_awaitable);
+  if (ec) co_return fail(c, from_error(ec, d));
+  json profiles = json::object();
+  for (std::size_t i = 0; i < ids.size(); ++i) profiles[ids[i]] = r[i] ? json(*r[i]) : json(nullptr);
+  co_return ok(c, {{"profiles", profiles}});
+}
+
+// POST /v1/memories {"memories": [{"user_id", "category", "key", "value"}...]}
+asio::awaitable<response> save_memories(route_context& c) {
+  const auto max = c.svc.config().max_items;
+  auto body = json_body(c.req);
+  if (auto* p = std::get_if<problem>(&body)) co_return fail(c, *p);
+  const auto& obj = std::get<json>(body);
+  auto list = obj.find("memories");
+  if (list == obj.end()) co_return fail(c, bad("memories: missing"));
+  if (!list->is_array()) co_return fail(c, bad("memories: must be an array"));
+  if (list->size() > max)
+    co_return fail(c, bad("memories: at most " + std::to_string(max) + " entries (got " + std::to_string(list->size()) + ")"));
+  std::vector<store::memory_input> items;
+  items.reserve(list->size());
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const auto& m = (*list)[i];
+    const std::string where = "memories[" + std::to_string(i) + "].";
+    if (!m.is_object()) co_return fail(c, bad("memories[" + std::to_string(i) + "]: must be an object"));
+    store::memory_input in;
+    for (auto [name, field] : {std::pair{"user_id", &in.user_id}, {"category", &in.category}, {"key", &in.key}, {"value", &in.value}})
+      if (auto p = string_field(m, where, name, *field)) co_return fail(c, *p);
+    items.push_back(std::move(in));
+  }
+  diagnostics d;
+  auto [ec, saved] = co_await c.svc.store().async_save_memories(std::move(items), d, as_tuple_awaitable);
+  if (ec) co_return fail(c, from_error(ec, d));
+  co_return ok(c, {{"saved", saved}});
+}
+
+// GET /v1/users/{user_id}/prefetch[?memory_limit=N]
+asio::awaitable<response> prefetch(route_context& c) {
+  int limit = store::default_memory_limit;
+  if (auto p = int_param(c.where, "memory_limit", 1, store::max_memory_limit, limit)) co_return fail(c, *p);
+  diagnostics d;
+  auto [ec, r] = co_await c.svc.store().async_prefetch(*c.user_id, limit, d, as_tuple_awaitable);
+  if (ec) co_return fail(c, from_error(ec, d));
+  co_return ok_text(c, prefetch_body(r));
+}
+
+// PUT /v1/users/{user_id}/profile {"profile": string}
+asio::awaitable<response> put_profile(route_context& c) {
+  auto body = json_body(c.req);
+  if (auto* p = std::get_if<problem>(&body)) co_return fail(c, *p);
+  std::string profile;
+  if (auto p = string_field(std::get<json>(body), "", "profile", profile)) co_return fail(c, *p);
+  diagnostics d;
+  auto [ec, done] = co_await c.svc.store().async_put_profile(*c.user_id, std::move(profile), d, as_tuple_awaitable);
+  if (ec) co_return fail(c, from_error(ec, d));
+  co_return ok(c, {{"user_id", *c.user_id}, {"updated", done}});
+}
+
+// PUT /v1/users/{user_id}/onboarding {"state": object}
+asio::awaitable<response> put_onboarding(route_context& c) {
+  auto body = json_body(c.req);
+  if (auto* p = std::get_if<problem>(&body)) co_return fail(c, *p);
+  auto& obj = std::get<json>(body);
+  auto state = obj.find("state");
+  if (state == obj.end()) co_return fail(c, bad("state: missing"));
+  if (!state->is_object()) co_return fail(c, bad("state: must be a JSON object"));
+  diagnostics d;
+  auto [ec, done] = co_await c.svc.store().async_put_onboarding(*c.user_id, std::move(*state), d, as_tuple_awaitable);
+  if (ec) co_return fail(c, from_error(ec, d));
+  co_return ok(c, {{"user_id", *c.user_id}, {"updated", done}});
+}
+
+// GET /v1/users/{user_id}/memories[?category=C][&keys=k1,k2][&limit=N]
+asio::awaitable<response> get_memories(route_context& c) {
+  const auto max = c.svc.config().max_items;
+  store::memory_filter filter;
+  filter.category = c.where.first("category");
+  if (auto keys = c.where.all("keys"); !keys.empty()) filter.keys = split_commas(keys);
+  if (filter.keys && filter.keys->size() > max)
+    co_return fail(c, bad("keys: at most " + std::to_string(max) + " (got " + std::to_string(filter.keys->size()) + ")"));
+  if (auto p = int_param(c.where, "limit", 1, store::max_list_limit, filter.limit)) co_return fail(c, *p);
+  diagnostics d;
+  auto [ec, r] = co_await c.svc.store().async_get_memories(*c.user_id, std::move(filter), d, as_tuple_awaitable);
+  if (ec) co_return fail(c, from_error(ec, d));
+  co_return ok_text(c, memories_body(r));
+}
+
+// POST /v1/users/{user_id}/memories/delete {"keys": [...], "category"?: string}
+asio::awaitable<response> delete_memories(route_context& c) {
+  auto body = json_body(c.req);
+  if (auto* p = std::get_if<problem>(&body)) co_return fail(c, *p);
+  const auto& obj = std::get<json>(body);
+  std::vector<std::string> keys;
+  if (auto p = string_array(obj, "keys", c.svc.config().max_items, keys)) co_return fail(c, *p);
+  std::optional<std::string> category;
+  if (obj.contains("category")) {
+    std::string given;
+    if (auto p = string_field(obj, "", "category", given)) co_return fail(c, *p);
+    category = std::move(given);
+  }
+  diagnostics d;
+  auto [ec, deleted] = co_await c.svc.store().async_delete_memories(*c.user_id, std::move(keys), std::move(category), d,
+                                                                    as_tuple_awaitable);
+  if (ec) co_return fail(c, from_error(ec, d));
+  co_return ok(c, {{"deleted", deleted}});
+}
+
+// POST /v1/users/{user_id}/memories/search {"categories": [...], "limit_per_category": N}
+asio::awaitable<response> search(route_context& c) {
+  auto body = json_body(c.req);
+  if (auto* p = std::get_if<problem>(&body)) co_return fail(c, *p);
+  const auto& obj = std::get<json>(body);
+  std::vector<std::string> categories;
+  if (auto p = string_array(obj, "categories", 100, categories)) co_return fail(c, *p);
+  auto limit_it = obj.find("limit_per_category");
+  if (limit_it == obj.end()) co_return fail(c, bad("limit_per_category: missing"));
+  if (!limit_it->is_number_integer() || limit_it->get<long long>() < 1 || limit_it->get<long long>() > store::max_memory_limit)
+    co_return fail(c, bad("limit_per_category: must be a whole number from 1 to " + std::to_string(store::max_memory_limit)));
+  diagnostics d;
+  auto [ec, r] = co_await c.svc.store().async_search(*c.user_id, std::move(categories), limit_it->get<int>(), d,
+                                                     as_tuple_awaitable);
+  if (ec) co_return fail(c, from_error(ec, d));
+  co_return ok_text(c, search_body(r));
+}
+
+}  // namespace
+
+const std::vector<route>& routes() {
+  using bhttp::verb;
+  static const std::vector<route> table{
+      {verb::get, {"healthz"}, true, healthz},
+      {verb::get, {"readyz"}, true, readyz},
+      {verb::get, {"stats"}, false, stats},
+      {verb::get, {"metrics"}, false, metrics},
+      {verb::get, {"v1", "profiles"}, false, get_profiles},
+      {verb::post, {"v1", "memories"}, false, save_memories},
+      {verb::get, {"v1", "users", "{user_id}", "prefetch"}, false, prefetch},
+      {verb::put, {"v1", "users", "{user_id}", "profile"}, false, put_profile},
+      {verb::put, {"v1", "users", "{user_id}", "onboarding"}, false, put_onboarding},
+      {verb::get, {"v1", "users", "{user_id}", "memories"}, false, get_memories},
+      {verb::post, {"v1", "users", "{user_id}", "memories", "delete"}, false, delete_memories},
+      {verb::post, {"v1", "users", "{user_id}", "memories", "search"}, false, search},
+  };
+  return table;
+}
+
+bool path_matches(const route& r, const std::vector<std::string>& segments, const std::string*& user_id) {
+  if (segments.size() != r.path.size()) return false;
+  const std::string* user = nullptr;
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    if (r.path[i] == "{user_id}") user = &segments[i];
+    else if (segments[i] != r.path[i]) return false;
+  }
+  user_id = user;
+  return true;
+}
+
+}  // namespace dataloader::http::detail
