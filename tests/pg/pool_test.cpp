@@ -428,3 +428,20 @@ TEST_CASE("a server restart during a stream of reads: no hang, clear errors, rec
   CHECK(recovery < std::chrono::seconds(5));
   CHECK(pool.stats().reconnects >= 1);
 }
+
+TEST_CASE("operations without diagnostics complete with the same codes") {
+  test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    pg::connection_pool pool(ex, test::params(1));
+    pool.start();
+    auto [ec, r] = co_await pool.async_query(divide, pg::params(0), {}, asio::as_tuple(asio::use_awaitable));
+    CHECK(pg::sqlstate_of(ec) == "22012");
+    std::vector<pg::query> group;  // a named value: GCC 12 and braced lists in co_await (README)
+    group.push_back({&echo_int, pg::params(3)});
+    auto [ok, rs] = co_await pool.async_pipeline(std::move(group), {}, asio::as_tuple(asio::use_awaitable));
+    CHECK(!ok);
+    CHECK(rs.at(0).get<int>(0, 0) == 3);
+    auto [le, lease] = co_await pool.async_acquire(std::chrono::seconds(1), asio::as_tuple(asio::use_awaitable));
+    CHECK(!le);
+    CHECK(lease.valid());
+  });
+}

@@ -99,7 +99,12 @@ class connection_pool {
   auto async_query(const statement& st, params args, query_options options, diagnostics& diag,
                    CompletionToken&& token) {
     return start_group<detail::query_handler, void(error_code, result)>(
-        one_query(st, std::move(args)), options, diag, nullptr, std::forward<CompletionToken>(token));
+        one_query(st, std::move(args)), options, &diag, nullptr, std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken>
+  auto async_query(const statement& st, params args, query_options options, CompletionToken&& token) {
+    return start_group<detail::query_handler, void(error_code, result)>(
+        one_query(st, std::move(args)), options, nullptr, nullptr, std::forward<CompletionToken>(token));
   }
 
   // Several statements in one group: one implicit transaction, one sync point; the first
@@ -108,7 +113,12 @@ class connection_pool {
   auto async_pipeline(std::vector<query> queries, query_options options, diagnostics& diag,
                       CompletionToken&& token) {
     return start_group<detail::group_handler, void(error_code, std::vector<result>)>(
-        std::move(queries), options, diag, nullptr, std::forward<CompletionToken>(token));
+        std::move(queries), options, &diag, nullptr, std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken>
+  auto async_pipeline(std::vector<query> queries, query_options options, CompletionToken&& token) {
+    return start_group<detail::group_handler, void(error_code, std::vector<result>)>(
+        std::move(queries), options, nullptr, nullptr, std::forward<CompletionToken>(token));
   }
 
   // An exclusive lease on one connection (for work that spans several round trips, such
@@ -116,11 +126,11 @@ class connection_pool {
   // errc::pool_timeout. Completes with void(error_code, pooled_connection).
   template <class CompletionToken>
   auto async_acquire(std::chrono::milliseconds timeout, diagnostics& diag, CompletionToken&& token) {
-    return asio::async_initiate<CompletionToken, void(error_code, pooled_connection)>(
-        [this](detail::lease_handler handler, std::chrono::milliseconds t, diagnostics* d) {
-          detail::acquire(impl_, this, t, d, std::move(handler));
-        },
-        token, timeout, &diag);
+    return start_acquire(timeout, &diag, std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken>
+  auto async_acquire(std::chrono::milliseconds timeout, CompletionToken&& token) {
+    return start_acquire(timeout, nullptr, std::forward<CompletionToken>(token));
   }
 
   pool_stats stats() const;
@@ -137,13 +147,22 @@ class connection_pool {
   }
 
   template <class Handler, class Signature, class CompletionToken>
-  auto start_group(std::vector<query> queries, query_options options, diagnostics& diag,
+  auto start_group(std::vector<query> queries, query_options options, diagnostics* diag,
                    detail::connection* pinned, CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, Signature>(
         [this, pinned](Handler handler, std::vector<query> qs, query_options o, diagnostics* d) {
           detail::submit(impl_, std::move(qs), o, d, std::move(handler), pinned);
         },
-        token, std::move(queries), options, &diag);
+        token, std::move(queries), options, diag);
+  }
+
+  template <class CompletionToken>
+  auto start_acquire(std::chrono::milliseconds timeout, diagnostics* diag, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(error_code, pooled_connection)>(
+        [this](detail::lease_handler handler, std::chrono::milliseconds t, diagnostics* d) {
+          detail::acquire(impl_, this, t, d, std::move(handler));
+        },
+        token, timeout, diag);
   }
 
   std::shared_ptr<detail::pool_impl> impl_;
@@ -164,14 +183,14 @@ class pooled_connection {
   auto async_query(const statement& st, params args, query_options options, diagnostics& diag,
                    CompletionToken&& token) {
     return owner_->start_group<detail::query_handler, void(error_code, result)>(
-        connection_pool::one_query(st, std::move(args)), options, diag, conn_,
+        connection_pool::one_query(st, std::move(args)), options, &diag, conn_,
         std::forward<CompletionToken>(token));
   }
   template <class CompletionToken>
   auto async_pipeline(std::vector<query> queries, query_options options, diagnostics& diag,
                       CompletionToken&& token) {
     return owner_->start_group<detail::group_handler, void(error_code, std::vector<result>)>(
-        std::move(queries), options, diag, conn_, std::forward<CompletionToken>(token));
+        std::move(queries), options, &diag, conn_, std::forward<CompletionToken>(token));
   }
 
  private:

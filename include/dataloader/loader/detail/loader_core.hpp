@@ -157,7 +157,7 @@ class loader_core final : public cancel_target<V>,
   }
 
  private:
-  struct entry {
+  struct entry : waiter_owner {
     K key{};
     waiter<V>* head = nullptr;
     waiter<V>* tail = nullptr;

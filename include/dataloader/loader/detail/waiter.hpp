@@ -38,6 +38,10 @@ namespace dataloader::detail {
 
 namespace asio = boost::asio;
 
+// What a linked waiter belongs to: the loader core's key entry (whose type depends on the
+// key type, which a waiter does not know).
+struct waiter_owner {};
+
 template <class V>
 struct waiter {
   using complete_fn = void (*)(waiter*, result<V>&&, const asio::any_io_executor&, bool post);
@@ -54,7 +58,7 @@ struct waiter {
 
   waiter* prev = nullptr;
   waiter* next = nullptr;
-  void* owner = nullptr;         // the key entry while linked
+  waiter_owner* owner = nullptr; // the key entry while linked
   bool registered = false;       // the loader has seen this waiter
   bool cancel_requested = false; // cancelled before the loader saw it
 
