@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package the project needs to build, test and benchmark.
 # Idempotent: when everything is present it only checks and returns in about a second.
+#   install-deps.sh          what the build, the tests and the benchmarks need
+#   install-deps.sh --fuzz   also clang-14 and its libFuzzer runtime (scripts/fuzz.sh)
 set -euo pipefail
 
 packages=(
@@ -9,6 +11,7 @@ packages=(
   postgresql postgresql-contrib
   curl python3 valgrind wrk gnuplot-nox
 )
+if [ "${1:-}" = "--fuzz" ]; then packages+=(clang-14 libclang-rt-14-dev); fi
 
 missing=()
 for p in "${packages[@]}"; do

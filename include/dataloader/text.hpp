@@ -26,7 +26,8 @@ std::string format_rfc3339(timestamp t);
 void append_rfc3339(std::string& out, timestamp t);
 
 // PostgreSQL's ISO output ("2026-11-25 12:34:56.123456+00", any offset) or RFC 3339;
-// nullopt for anything else.
+// nullopt for anything else, and for instants the system clock cannot hold (with
+// libstdc++'s nanosecond clock: before 1677-09-22 or after 2262-04-11).
 std::optional<timestamp> parse_timestamp(std::string_view text);
 
 }  // namespace dataloader

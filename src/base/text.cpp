@@ -133,7 +133,13 @@ std::optional<timestamp> parse_timestamp(std::string_view s) {
   using namespace std::chrono;
   const auto days = sys_days(year{*Y} / month{static_cast<unsigned>(*M)} / day{static_cast<unsigned>(*D)});
   if (!(year{*Y} / month{static_cast<unsigned>(*M)} / day{static_cast<unsigned>(*D)}).ok()) return std::nullopt;
-  const auto t = days + hours{*h} + minutes{*m} + seconds{*sec} + microseconds{micros} - seconds{offset};
+  // In microseconds every year 0-9999 fits; system_clock may count finer (nanoseconds in
+  // 64 bits here: 1677-2262), so an instant outside its range is refused, not wrapped
+  // (found by fuzzing: year 2626 overflowed).
+  const sys_time<microseconds> t = days + hours{*h} + minutes{*m} + seconds{*sec} + microseconds{micros} - seconds{offset};
+  constexpr auto lo = duration_cast<microseconds>(system_clock::duration::min()) + microseconds(1);
+  constexpr auto hi = duration_cast<microseconds>(system_clock::duration::max()) - microseconds(1);
+  if (t.time_since_epoch() < lo || t.time_since_epoch() > hi) return std::nullopt;
   return time_point_cast<system_clock::duration>(t);
 }
 

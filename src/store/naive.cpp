@@ -20,24 +20,6 @@ asio::awaitable<result<std::vector<std::optional<V>>>> by_ids(store_impl& s, std
 
 }  // namespace
 
-asio::awaitable<result<prefetch_result>> prefetch(store_impl& s, std::string user_id, int limit) {
-  prefetch_result out;
-  out.user_id = user_id;
-  auto p = co_await s.query(sql::naive_profile, pg::params(user_id), true);
-  if (p.ec) co_return failure_of(p.ec, p.diag);
-  if (p.result.rows()) out.profile = p.result.get<std::string>(0, 0);
-  auto m = co_await s.query(sql::naive_recent, pg::params(user_id, limit), true);
-  if (m.ec) co_return failure_of(m.ec, m.diag);
-  out.recent_memories = decode_memories(m.result, 1, user_id);
-  auto c = co_await s.query(sql::naive_count, pg::params(user_id), true);
-  if (c.ec) co_return failure_of(c.ec, c.diag);
-  out.memory_count = c.result.get<std::int64_t>(0, 0).value_or(0);
-  auto o = co_await s.query(sql::naive_onboarding, pg::params(user_id), true);
-  if (o.ec) co_return failure_of(o.ec, o.diag);
-  if (o.result.rows()) out.onboarding = o.result.get<nlohmann::json>(0, 0);
-  co_return out;
-}
-
 asio::awaitable<result<std::vector<std::optional<std::string>>>> profiles(store_impl& s, std::vector<std::string> ids) {
   return by_ids<std::string>(s, std::move(ids), sql::naive_profile);
 }
@@ -56,6 +38,22 @@ asio::awaitable<result<recent_memories>> recent(store_impl& s, std::string user_
   if (c.ec) co_return failure_of(c.ec, c.diag);
   rm.count = c.result.get<std::int64_t>(0, 0).value_or(0);
   co_return rm;
+}
+
+asio::awaitable<result<prefetch_result>> prefetch(store_impl& s, std::string user_id, int limit) {
+  prefetch_result out;
+  out.user_id = user_id;
+  auto p = co_await s.query(sql::naive_profile, pg::params(user_id), true);
+  if (p.ec) co_return failure_of(p.ec, p.diag);
+  if (p.result.rows()) out.profile = p.result.get<std::string>(0, 0);
+  auto rm = co_await recent(s, user_id, limit);
+  if (!rm) co_return rm.get_failure();
+  out.recent_memories = std::move(rm->memories);
+  out.memory_count = rm->count;
+  auto o = co_await s.query(sql::naive_onboarding, pg::params(user_id), true);
+  if (o.ec) co_return failure_of(o.ec, o.diag);
+  if (o.result.rows()) out.onboarding = o.result.get<nlohmann::json>(0, 0);
+  co_return out;
 }
 
 asio::awaitable<result<std::int64_t>> save(store_impl& s, std::vector<memory_input> items) {

@@ -59,3 +59,11 @@ TEST_CASE("RFC 3339 output agrees with gmtime over the range a timestamp holds (
     CHECK(format_rfc3339(t) == reference(t));
   }
 }
+
+TEST_CASE("timestamps the system clock cannot hold are refused, not wrapped") {
+  CHECK(!parse_timestamp("2626-11-25T12:34:56Z"));  // found by fuzzing: overflowed
+  CHECK(!parse_timestamp("9999-12-31 23:59:59.999999+00"));
+  CHECK(!parse_timestamp("1000-01-01 00:00:00+00"));
+  CHECK(parse_timestamp("2262-01-01 00:00:00+00"));
+  CHECK(parse_timestamp("1678-01-01 00:00:00+00"));
+}
