@@ -54,7 +54,9 @@ asio::awaitable<response> service::handle(request req) {
     res.body().clear();
     res.content_length(length);
   }
-  if (res.result_int() >= 500)  // one line per database or internal error
+  // One line per error of ours or the database's: a 500 was logged with its cause and
+  // request id where it was made (error_mapping.cpp), the others are logged here.
+  if (res.result_int() > 500)
     std::fprintf(stderr, "dataloader-server: %u on %s %s: %s\n", res.result_int(), std::string(req.method_string()).c_str(),
                  std::string(req.target()).c_str(), res.body().c_str());
   counters_.end();
