@@ -25,7 +25,7 @@ case "${1:-}" in
     cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDATALOADER_WERROR=ON -DDATALOADER_TSAN=ON -DDATALOADER_BENCH=OFF)
     # Single-threaded logic (the loader's model and unit tests, parsers) gains nothing
     # from TSan; the package test only installs and links.
-    ctest_args=(-R "^loader: a loader on a strand|^pg:|^store:|^http routes:|^http_e2e$|^example_embed_server$")
+    ctest_args=(-R "^loader: a loader on a strand|^pg:|^store:|^http routes:|^http_e2e$|^http_faults$|^example_embed_server$")
     build_targets=(--target loader_tests pg_tests store_tests http_route_tests dataloader-server embed_server)
     ;;
   "") ;;

@@ -25,7 +25,9 @@ enum class errc {
   // PostgreSQL layer
   pool_timeout,           // no connection became free before the acquire deadline
   timeout,                // a statement ran past its deadline and was cancelled
-  connection_lost,        // the connection to the server broke
+  connection_lost,        // the connection to the server broke, or none could be made
+  outcome_unknown,        // the connection broke after the statements were sent: they may
+                          // or may not have been applied
   protocol_error,         // libpq reported a failure that is not a server error
   // (a server error completes with its SQLSTATE: pg/sqlstate.hpp)
   pool_closed,            // the pool was shut down
@@ -50,6 +52,7 @@ class dataloader_category_impl final : public boost::system::error_category {
       case errc::pool_timeout: return "timed out waiting for a pooled connection";
       case errc::timeout: return "statement timed out";
       case errc::connection_lost: return "connection to the database lost";
+      case errc::outcome_unknown: return "connection lost after the statement was sent; it may or may not have been applied";
       case errc::protocol_error: return "database client error";
       case errc::pool_closed: return "connection pool closed";
       case errc::internal: return "internal error";

@@ -10,8 +10,11 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <cstdio>
@@ -31,10 +34,18 @@ int fatal(const std::string& message, int status = 1) {
   return status;
 }
 
+// A duration in milliseconds from the environment; tunable there only (tests use short ones).
+std::chrono::milliseconds env_ms(const char* name, std::chrono::milliseconds fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::chrono::milliseconds(std::strtoll(v, nullptr, 10)) : fallback;
+}
+
 pg::pool_params pool_params_of(const cli::options& o) {
   pg::pool_params p;
   p.conninfo = *o.database_url;
   if (o.pool_size) p.size = o.pool_size;
+  p.statement_timeout = env_ms("DATALOADER_STATEMENT_TIMEOUT_MS", p.statement_timeout);
+  p.acquire_timeout = env_ms("DATALOADER_ACQUIRE_TIMEOUT_MS", p.acquire_timeout);
   return p;
 }
 
@@ -85,6 +96,31 @@ int seed(const cli::options& o) {
   });
 }
 
+// Applies the migrations, retrying every second while they fail; the service reports the
+// latest failure as its reason for not being ready, and the log has each new one once.
+asio::awaitable<void> migrate_until_done(pg::connection_pool& pool, http::service& svc) {
+  asio::steady_timer retry(co_await asio::this_coro::executor);
+  std::string logged;
+  for (;;) {
+    diagnostics d;
+    auto [ec, applied] = co_await store::async_migrate(pool, d, asio::as_tuple(asio::use_awaitable));
+    if (!ec) {
+      svc.set_ready();
+      std::fprintf(stderr, "dataloader-server: schema up to date (%d migration(s) applied); ready\n", applied);
+      co_return;
+    }
+    if (ec == errc::pool_closed) co_return;  // shutting down
+    auto reason = "database migrations not applied yet: " + describe(ec, d);
+    if (reason != logged) {
+      std::fprintf(stderr, "dataloader-server: not ready: %s (retrying every second)\n", reason.c_str());
+      logged = reason;
+    }
+    svc.set_not_ready(std::move(reason));
+    retry.expires_after(std::chrono::seconds(1));
+    co_await retry.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
 int serve(const cli::options& o) {
   error_code ec;
   auto address = asio::ip::make_address(o.listen_host, ec);
@@ -101,18 +137,6 @@ int serve(const cli::options& o) {
   pg::connection_pool pool(io.get_executor(), pool_params_of(o));
   pool.start();
 
-  // Migrations first: serving before the schema exists would only produce 500s.
-  std::optional<error_code> migrated;
-  diagnostics migrate_diag;
-  store::async_migrate(pool, migrate_diag, [&](error_code ec, int) {
-    migrated = ec;
-    io.stop();
-  });
-  io.run();
-  io.restart();
-  if (!migrated || *migrated)
-    return fatal("migrate: " + (migrated ? describe(*migrated, migrate_diag) : std::string("interrupted")));
-
   store::store_options so;
   so.max_batch_size = o.max_batch_size;
   so.batch_window = o.batch_window;
@@ -125,17 +149,16 @@ int serve(const cli::options& o) {
   hc.listen = asio::ip::tcp::endpoint(address, o.listen_port);
   hc.max_inflight = o.max_inflight;
   hc.access_log = o.access_log;
-  // Timeouts are tunable from the environment only (tests use short ones).
-  auto env_ms = [](const char* name, std::chrono::milliseconds fallback) {
-    const char* v = std::getenv(name);
-    return v && *v ? std::chrono::milliseconds(std::strtoll(v, nullptr, 10)) : fallback;
-  };
   hc.header_timeout = env_ms("DATALOADER_HEADER_TIMEOUT_MS", hc.header_timeout);
   hc.idle_timeout = env_ms("DATALOADER_IDLE_TIMEOUT_MS", hc.idle_timeout);
   hc.body_timeout = env_ms("DATALOADER_BODY_TIMEOUT_MS", hc.body_timeout);
   http::server srv(io, svc, hc);
+  // Serving starts at once; the data routes answer 503 until the schema is migrated, so
+  // a database that is down (or refuses us) at start shows in /readyz with its reason.
+  svc.set_not_ready("starting: database migrations not applied yet");
   std::string message;
   if (srv.start(message)) return fatal(message);
+  asio::co_spawn(io, migrate_until_done(pool, svc), asio::detached);
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](error_code e, int sig) {
@@ -180,6 +203,7 @@ int main(int argc, char** argv) {
       break;
   }
   if (!o.database_url) return fatal("no database: give --database-url URL or set DATABASE_URL", 2);
+  if (std::string why; !pg::valid_conninfo(*o.database_url, why)) return fatal("--database-url: " + why, 2);
   try {
     switch (o.cmd) {
       case cli::command::serve: return serve(o);

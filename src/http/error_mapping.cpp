@@ -10,10 +10,20 @@ namespace dataloader::http::detail {
 
 problem from_error(const error_code& ec, const diagnostics& d) {
   if (ec == errc::invalid_argument) return bad(d.message());
-  if (ec == errc::pool_timeout || ec == errc::connection_lost || ec == errc::timeout || ec == errc::pool_closed ||
-      pg::is_transient(ec))
+  if (ec == errc::pool_timeout || ec == errc::connection_lost || ec == errc::outcome_unknown || ec == errc::timeout ||
+      ec == errc::pool_closed || pg::is_transient(ec))
     return {503, "unavailable", describe(ec, d)};
   return internal_problem(describe(ec, d));
+}
+
+problem from_write_error(const error_code& ec, const diagnostics& d) {
+  // Sent, then no answer: the statement may have committed. Every write route is an
+  // upsert or a delete, so running it again converges on the same rows.
+  if (ec == errc::outcome_unknown || ec == errc::timeout)
+    return {503, "unavailable",
+            "the database did not confirm the write (" + describe(ec, d) +
+                "): it may or may not have been applied; retrying it is safe (saves and deletes are idempotent)"};
+  return from_error(ec, d);
 }
 
 problem internal_problem(const std::string& cause) {

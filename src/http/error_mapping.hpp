@@ -13,6 +13,9 @@
 namespace dataloader::http::detail {
 
 problem from_error(const error_code& ec, const diagnostics& d);
+// As from_error, for routes that write: a write whose outcome is unknown (the connection
+// broke, or the deadline passed, after it was sent) says so, and that a retry is safe.
+problem from_write_error(const error_code& ec, const diagnostics& d);
 
 // A 500: logs `cause` under a fresh request id and returns the problem naming the id.
 problem internal_problem(const std::string& cause);

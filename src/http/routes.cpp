@@ -30,8 +30,9 @@ response ok_text(const route_context& c, std::string body) {
 // GET /healthz
 asio::awaitable<response> healthz(route_context& c) { co_return ok(c, {{"status", "ok"}}); }
 
-// GET /readyz: 200 when PostgreSQL answers within a second.
+// GET /readyz: 200 when the schema is migrated and PostgreSQL answers within a second.
 asio::awaitable<response> readyz(route_context& c) {
+  if (auto why = c.svc.not_ready_reason()) co_return fail(c, {503, "unavailable", *why});
   diagnostics d;
   pg::query_options o;
   o.timeout = std::chrono::milliseconds(1000);
@@ -92,7 +93,7 @@ asio::awaitable<response> save_memories(route_context& c) {
   }
   diagnostics d;
   auto [ec, saved] = co_await c.svc.store().async_save_memories(std::move(items), d, as_tuple_awaitable);
-  if (ec) co_return fail(c, from_error(ec, d));
+  if (ec) co_return fail(c, from_write_error(ec, d));
   co_return ok(c, {{"saved", saved}});
 }
 
@@ -114,7 +115,7 @@ asio::awaitable<response> put_profile(route_context& c) {
   if (auto p = string_field(std::get<json>(body), "", "profile", profile)) co_return fail(c, *p);
   diagnostics d;
   auto [ec, done] = co_await c.svc.store().async_put_profile(*c.user_id, std::move(profile), d, as_tuple_awaitable);
-  if (ec) co_return fail(c, from_error(ec, d));
+  if (ec) co_return fail(c, from_write_error(ec, d));
   co_return ok(c, {{"user_id", *c.user_id}, {"updated", done}});
 }
 
@@ -128,7 +129,7 @@ asio::awaitable<response> put_onboarding(route_context& c) {
   if (!state->is_object()) co_return fail(c, bad("state: must be a JSON object"));
   diagnostics d;
   auto [ec, done] = co_await c.svc.store().async_put_onboarding(*c.user_id, std::move(*state), d, as_tuple_awaitable);
-  if (ec) co_return fail(c, from_error(ec, d));
+  if (ec) co_return fail(c, from_write_error(ec, d));
   co_return ok(c, {{"user_id", *c.user_id}, {"updated", done}});
 }
 
@@ -163,7 +164,7 @@ asio::awaitable<response> delete_memories(route_context& c) {
   diagnostics d;
   auto [ec, deleted] = co_await c.svc.store().async_delete_memories(*c.user_id, std::move(keys), std::move(category), d,
                                                                     as_tuple_awaitable);
-  if (ec) co_return fail(c, from_error(ec, d));
+  if (ec) co_return fail(c, from_write_error(ec, d));
   co_return ok(c, {{"deleted", deleted}});
 }
 
@@ -190,18 +191,18 @@ asio::awaitable<response> search(route_context& c) {
 const std::vector<route>& routes() {
   using bhttp::verb;
   static const std::vector<route> table{
-      {verb::get, {"healthz"}, true, healthz},
-      {verb::get, {"readyz"}, true, readyz},
-      {verb::get, {"stats"}, false, stats},
-      {verb::get, {"metrics"}, false, metrics},
-      {verb::get, {"v1", "profiles"}, false, get_profiles},
-      {verb::post, {"v1", "memories"}, false, save_memories},
-      {verb::get, {"v1", "users", "{user_id}", "prefetch"}, false, prefetch},
-      {verb::put, {"v1", "users", "{user_id}", "profile"}, false, put_profile},
-      {verb::put, {"v1", "users", "{user_id}", "onboarding"}, false, put_onboarding},
-      {verb::get, {"v1", "users", "{user_id}", "memories"}, false, get_memories},
-      {verb::post, {"v1", "users", "{user_id}", "memories", "delete"}, false, delete_memories},
-      {verb::post, {"v1", "users", "{user_id}", "memories", "search"}, false, search},
+      {verb::get, {"healthz"}, true, false, healthz},
+      {verb::get, {"readyz"}, true, false, readyz},
+      {verb::get, {"stats"}, false, false, stats},
+      {verb::get, {"metrics"}, false, false, metrics},
+      {verb::get, {"v1", "profiles"}, false, true, get_profiles},
+      {verb::post, {"v1", "memories"}, false, true, save_memories},
+      {verb::get, {"v1", "users", "{user_id}", "prefetch"}, false, true, prefetch},
+      {verb::put, {"v1", "users", "{user_id}", "profile"}, false, true, put_profile},
+      {verb::put, {"v1", "users", "{user_id}", "onboarding"}, false, true, put_onboarding},
+      {verb::get, {"v1", "users", "{user_id}", "memories"}, false, true, get_memories},
+      {verb::post, {"v1", "users", "{user_id}", "memories", "delete"}, false, true, delete_memories},
+      {verb::post, {"v1", "users", "{user_id}", "memories", "search"}, false, true, search},
   };
   return table;
 }

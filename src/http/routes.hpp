@@ -27,6 +27,7 @@ struct route {
   bhttp::verb method;                     // a GET route answers HEAD too (RFC 9110)
   std::vector<std::string_view> path;     // literal segments, or "{user_id}"
   bool open;                              // served without the API token
+  bool needs_schema;                      // answered 503 until the schema is migrated
   asio::awaitable<response> (*handle)(route_context&);
 };
 

@@ -29,6 +29,20 @@ service::service(store::memory_store& store, pg::connection_pool& pool, loader_r
                  service_config config)
     : store_(store), pool_(pool), registry_(registry), config_(std::move(config)) {}
 
+void service::set_not_ready(std::string reason) {
+  std::lock_guard lock(reason_mutex_);
+  not_ready_reason_ = std::move(reason);
+  ready_.store(false, std::memory_order_release);
+}
+
+void service::set_ready() { ready_.store(true, std::memory_order_release); }
+
+std::optional<std::string> service::not_ready_reason() const {
+  if (ready_.load(std::memory_order_acquire)) return std::nullopt;
+  std::lock_guard lock(reason_mutex_);
+  return not_ready_reason_;
+}
+
 response service::error(unsigned status, std::string_view code, std::string_view message, unsigned version,
                         bool keep_alive) {
   auto res = detail::make_json(status, {{"error", {{"code", code}, {"message", message}}}}, version, keep_alive);
@@ -102,6 +116,8 @@ asio::awaitable<response> service::route(const request& req) {
     r.set(bhttp::field::allow, allow);
     co_return r;
   }
+  if (found->needs_schema)
+    if (auto why = not_ready_reason()) co_return error(503, "unavailable", *why, v);
   route_context context{*this, req, *t, user_id};
   co_return co_await found->handle(context);
 }

@@ -46,6 +46,12 @@ std::string session_options(const pool_params& p) {
   return out + "-c DateStyle=ISO -c TimeZone=UTC";
 }
 
+// How long a server asked to cancel a statement has to answer before it is presumed gone.
+constexpr std::chrono::milliseconds cancel_grace{2'000};
+
+constexpr const char* deadline_message =
+    "statement group ran past its deadline and was abandoned (the server was asked to cancel it)";
+
 }  // namespace
 
 connection::connection(pool_impl& pool)
@@ -357,40 +363,70 @@ void connection::finish_head() {
     pool_->counters().record_round_trip(clock::now() - round_trips_.front().started);
     round_trips_.pop_front();
   }
-  if (r->timed_out) {
-    r->ec = errc::timeout;
-    r->sqlstate.clear();
-    r->message = "statement group ran past its deadline and was cancelled";
-  }
-  pool_->complete(std::move(r));
+  pool_->complete(std::move(r));  // a group past its deadline was answered already
   pool_->on_load_changed();
   arm_deadline();
 }
 
-// One timer watches the group the server is executing now: the head of in_flight_.
+// One timer serves every sent group: it fires at the earliest deadline not yet acted on,
+// either a group's own deadline or, once the server was asked to cancel the group it is
+// executing, the end of the grace the server has to answer that cancel.
 void connection::arm_deadline() {
   deadline_timer_.cancel();
   if (in_flight_.empty()) return;
-  request& head = *in_flight_.front();
-  const auto grace = std::chrono::seconds(2);
-  deadline_timer_.expires_at(head.cancel_sent ? head.deadline + grace : head.deadline);
-  deadline_timer_.async_wait(guarded([this, target = &head](error_code ec) {
-    if (!ec && !in_flight_.empty() && in_flight_.front().get() == target) on_deadline();
+  auto next = clock::time_point::max();
+  const request& head = *in_flight_.front();
+  if (head.cancel_sent) next = head.cancel_answer_by;
+  else if (head.timed_out) next = head.deadline;  // its cancel is yet to be sent
+  for (const auto& r : in_flight_)
+    if (!r->timed_out) next = std::min(next, r->deadline);
+  if (next == clock::time_point::max()) return;
+  deadline_timer_.expires_at(next);
+  deadline_timer_.async_wait(guarded([this](error_code ec) {
+    if (!ec) on_deadline();
   }));
 }
 
+// A caller waits no longer than its group's deadline, whether the server is slow or has
+// stopped answering: a group past it is answered with errc::timeout at once and its
+// results are dropped when they arrive. The server is asked to cancel the group it is
+// executing; if it does not answer within the grace, it is presumed gone and the
+// connection is dropped (the groups behind are then answered by on_connection_lost, and
+// the pool reconnects).
 void connection::on_deadline() {
+  if (in_flight_.empty()) return;
+  const auto now = clock::now();
   request& head = *in_flight_.front();
-  if (head.cancel_sent)  // the server did not answer the cancel in time
-    return lose("the database did not answer a cancel request");
-  head.timed_out = true;
-  head.cancel_sent = true;
-  pool_->counters().timeouts.add();
-  asio::post(pool_->cancel_thread(), [cancel = cancel_] {
-    std::array<char, 256> err{};
-    if (cancel) PQcancel(cancel.get(), err.data(), static_cast<int>(err.size()));
-  });
+  if (head.cancel_sent && now >= head.cancel_answer_by)
+    return lose("the database did not answer within " +
+                std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(cancel_grace).count()) +
+                " ms of a cancel request");
+  std::vector<request*> due;
+  for (auto& r : in_flight_)
+    if (!r->timed_out && r->deadline <= now) {
+      r->timed_out = true;
+      r->ec = errc::timeout;
+      r->sqlstate.clear();
+      r->message = deadline_message;
+      r->options.retry_on_connection_loss = false;
+      pool_->counters().timeouts.add();
+      due.push_back(r.get());
+    }
+  if (head.timed_out && !head.cancel_sent) {
+    head.cancel_sent = true;
+    head.cancel_answer_by = now + cancel_grace;
+    asio::post(pool_->cancel_thread(), [cancel = cancel_] {
+      std::array<char, 256> err{};
+      if (cancel) PQcancel(cancel.get(), err.data(), static_cast<int>(err.size()));
+    });
+  }
   arm_deadline();
+  // Last, with the connection settled: a handler may run inline and close the pool.
+  const auto gen = generation_;
+  for (request* r : due) {
+    if (gen != generation_) return;  // torn down: close() answered the rest
+    pool_->answer(*r);
+  }
 }
 
 void connection::lose(const std::string& message) {

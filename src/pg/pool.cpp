@@ -132,7 +132,7 @@ void pool_impl::fail(request_ptr r, error_code ec, std::string message) {
 }
 
 void pool_impl::complete(request_ptr r) {
-  const bool lost = r->ec == errc::connection_lost || r->ec == sqlstate::admin_shutdown;
+  const bool lost = r->ec == errc::outcome_unknown || r->ec == errc::connection_lost || r->ec == sqlstate::admin_shutdown;
   if (lost && r->options.retry_on_connection_loss && r->attempts == 1 && !r->pinned && !closed_) {
     counters_.retries.add();
     r->options.retry_on_connection_loss = false;  // once
@@ -208,6 +208,7 @@ void pool_impl::on_connect_failed(connection&, const std::string& message) {
     auto waiting = std::move(waiting_);
     waiting_.clear();
     for (auto& r : waiting) fail(std::move(r), errc::connection_lost, "database unavailable: " + message);
+    refuse_waiting_leases("database unavailable: " + message);
   }
   update_gauges();
 }
@@ -216,13 +217,10 @@ void pool_impl::on_connection_lost(connection&, std::deque<request_ptr> unsent,
                                    std::deque<request_ptr> in_flight, const std::string& message) {
   last_error_ = message;
   for (auto& r : in_flight) {
-    if (!r->timed_out) {
-      r->ec = errc::connection_lost;
+    if (!r->timed_out) {  // (one past its deadline was answered then)
+      r->ec = errc::outcome_unknown;
       r->sqlstate.clear();
-      r->message = "connection to the database lost: " + message;
-    } else {
-      r->ec = errc::timeout;
-      r->message = "statement group ran past its deadline; its connection was dropped";
+      r->message = "connection to the database lost after the statements were sent: " + message;
     }
     complete(std::move(r));
   }
@@ -255,7 +253,15 @@ void pool_impl::acquire(lease_ptr w) {
   if (closed_) return refuse(std::move(w), errc::pool_closed, closed_message);
   lease_waiters_.push_back(std::move(w));
   serve_waiters();
+  if (database_down()) return refuse_waiting_leases("database unavailable: " + last_error_);
   arm_wait_timer();
+}
+
+void pool_impl::refuse_waiting_leases(const std::string& message) {
+  auto waiters = std::move(lease_waiters_);
+  lease_waiters_.clear();
+  update_gauges();
+  for (auto& w : waiters) refuse(std::move(w), errc::connection_lost, message);
 }
 
 void pool_impl::grant(lease_ptr w, connection& c) {

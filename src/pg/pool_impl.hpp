@@ -61,6 +61,8 @@ class pool_impl : public std::enable_shared_from_this<pool_impl> {
   // Answers the caller of `r` now with its ec/results; later completion drops them.
   void answer(request& r);
   void acquire(lease_ptr w);
+  // Fails every waiting acquire with errc::connection_lost (the database is down).
+  void refuse_waiting_leases(const std::string& message);
   void release(connection* c);
   // A cancellation from a caller's slot: the group or lease with this id, wherever it is.
   void cancel(std::uint64_t id);

@@ -42,6 +42,7 @@ struct request {
   std::string sqlstate;  // the server's, for diagnostics
   bool timed_out = false;
   bool cancel_sent = false;
+  clock::time_point cancel_answer_by;  // once cancel_sent: the server is presumed gone after
 
   void reset_attempt() {
     ops.clear();

@@ -14,71 +14,8 @@ import sys
 import threading
 import time
 import unittest
-import urllib.parse
 
-SERVER = sys.argv.pop(1)
-ENV_FILE = sys.argv.pop(1)
-ENV = dict(line.strip().split("=", 1) for line in open(ENV_FILE) if "=" in line)
-URL = ENV["URL"]
-PG_DIR = ENV.get("DIR", "")
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def psql(sql):
-    out = subprocess.run(["psql", "-X", "-q", "-t", "-A", "-d", URL, "-c", sql], check=True,
-                         capture_output=True, text=True)
-    return out.stdout.strip()
-
-
-class Server:
-    def __init__(self, *extra, env=None):
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [SERVER, "serve", "--database-url", URL, "--listen", f"127.0.0.1:{self.port}", "--threads", "2", *extra],
-            stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                if self.request("GET", "/healthz")[0] == 200:
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("server did not start")
-
-    def request(self, method, path, body=None, headers=None, raw_body=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        data = raw_body if raw_body is not None else (json.dumps(body).encode() if body is not None else None)
-        conn.request(method, path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
-        res = conn.getresponse()
-        text = res.read().decode()
-        conn.close()
-        try:
-            payload = json.loads(text)
-        except ValueError:
-            payload = text
-        return res.status, payload, dict(res.getheaders())
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        return self.proc.returncode
-
-
-def quote(s):
-    return urllib.parse.quote(s, safe="")
+from harness import PG_DIR, ROOT, SERVER, URL, Server, psql, quote  # noqa: E402 (reads argv)
 
 
 class Routes(unittest.TestCase):
@@ -368,7 +305,7 @@ class Operations(unittest.TestCase):
 
     def test_bad_options_exit_2_with_one_line(self):
         for args in (["serve", "--threads", "0"], ["serve", "--coalesce", "maybe"], ["serve", "--bogus", "1"], ["frobnicate"],
-                     ["seed-demo", "--database-url", URL]):
+                     ["seed-demo", "--database-url", URL], ["serve", "--database-url", "host=x bogus_option=1"]):
             out = subprocess.run([SERVER, *args], capture_output=True, text=True, timeout=20)
             self.assertEqual(out.returncode, 2, args)
             self.assertEqual(len(out.stderr.strip().splitlines()), 1, out.stderr)

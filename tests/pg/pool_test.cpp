@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <signal.h>
 #include <numeric>
 #include <thread>
 
@@ -290,7 +291,7 @@ TEST_CASE("a statement past its deadline is cancelled and the connection serves 
     const auto took = std::chrono::steady_clock::now() - start;
     CHECK(ec == errc::timeout);
     CHECK(took < std::chrono::milliseconds(1500));
-    CHECK(diag.message() == "statement group ran past its deadline and was cancelled");
+    CHECK(diag.message() == "statement group ran past its deadline and was abandoned (the server was asked to cancel it)");
     auto [ec2, r2, d2] = co_await test::simple{pool}.query(echo_int, pg::params(5));
     CHECK(!ec2);
     CHECK(r2.get<int>(0, 0) == 5);
@@ -324,6 +325,40 @@ TEST_CASE("after pg_terminate_backend a read is retried on a fresh connection") 
   });
 }
 
+TEST_CASE("a server that stops answering costs a caller its deadline, then the connection is replaced") {
+  if (!server::get().can_restart()) return;  // never signal an external server's processes
+  test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    pg::connection_pool pool(ex, test::params(1));
+    pool.start();
+    auto [e1, pid_result, d1] = co_await test::simple{pool}.query(backend_pid);
+    REQUIRE(!e1);
+    const pid_t backend = *pid_result.get<int>(0, 0);
+    pg::query_options o;
+    o.timeout = std::chrono::milliseconds(200);
+    // The backend is stopped while it sleeps: it can act on neither the statement nor the
+    // cancel request, as when the whole server is paused.
+    std::optional<std::pair<error_code, std::chrono::steady_clock::duration>> outcome;
+    diagnostics d;
+    const auto start = std::chrono::steady_clock::now();
+    pool.async_query(sleep_st, pg::params(0.3), o, d, [&](error_code ec, pg::result) {
+      outcome.emplace(ec, std::chrono::steady_clock::now() - start);
+    });
+    co_await test::sleep_for(std::chrono::milliseconds(50));
+    REQUIRE(::kill(backend, SIGSTOP) == 0);
+    while (!outcome) co_await test::sleep_for(std::chrono::milliseconds(5));
+    CHECK(outcome->first == errc::timeout);
+    CHECK(outcome->second < std::chrono::milliseconds(1000));  // at the deadline, not after the grace
+    // The cancel goes unanswered for the 2 s grace: the connection is dropped and replaced.
+    while (pool.stats().reconnects == 0 && std::chrono::steady_clock::now() - start < std::chrono::seconds(10))
+      co_await test::sleep_for(std::chrono::milliseconds(20));
+    ::kill(backend, SIGCONT);
+    CHECK(pool.stats().reconnects == 1);
+    auto [e2, r2, d2] = co_await test::simple{pool}.query(echo_int, pg::params(7));
+    CHECK_MESSAGE(!e2, d2.message());
+    CHECK(r2.get<int>(0, 0) == 7);
+  });
+}
+
 TEST_CASE("a write is never retried blindly when its connection dies") {
   test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
     pg::connection_pool pool(ex, test::params(1));
@@ -338,8 +373,8 @@ TEST_CASE("a write is never retried blindly when its connection dies") {
     co_await test::sleep_for(std::chrono::milliseconds(100));
     co_await test::simple{killer}.query(terminate_st, pg::params(*pid.get<int>(0, 0)));
     while (!outcome) co_await test::sleep_for(std::chrono::milliseconds(10));
-    CHECK(*outcome == errc::connection_lost);
-    CHECK(d.message().find("connection to the database lost") == 0);
+    CHECK(*outcome == errc::outcome_unknown);  // sent, then the connection broke
+    CHECK(d.message().find("connection to the database lost after the statements were sent") == 0);
     CHECK(pool.stats().retries == 0);
     auto [e3, c, d3] = co_await test::simple{killer}.query(w_count);
     CHECK(c.get<std::int64_t>(0, 0) == 0);
@@ -375,6 +410,14 @@ TEST_CASE("an unreachable database fails fast with the connection error") {
     CHECK(diag.message().find("nonexistent-dir") != std::string::npos);
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(1));
     CHECK(!pool.healthy());
+    // An acquire too: fails at once rather than after its 30 s.
+    diagnostics lease_diag;
+    auto [lease_ec, lease] = co_await pool.async_acquire(std::chrono::seconds(30), lease_diag,
+                                                         asio::as_tuple(asio::use_awaitable));
+    CHECK(lease_ec == errc::connection_lost);
+    CHECK(!lease.valid());
+    CHECK(lease_diag.message().find("database unavailable") == 0);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
   });
 }
 
@@ -401,7 +444,9 @@ TEST_CASE("a server restart during a stream of reads: no hang, clear errors, rec
           if (restarted_at && first_ok_after == 0) first_ok_after.compare_exchange_strong(expected, now);
         } else {
           ++failed;
-          if (ec != errc::connection_lost && ec != errc::pool_timeout && !pg::is_server_error(ec)) ++unclear;
+          if (ec != errc::connection_lost && ec != errc::outcome_unknown && ec != errc::pool_timeout &&
+              !pg::is_server_error(ec))
+            ++unclear;
           if (diag.message().empty()) ++unclear;
           co_await test::sleep_for(std::chrono::milliseconds(20));
         }

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -74,6 +75,13 @@ class service {
   http_counters& counters() noexcept { return counters_; }
   const service_config& config() const noexcept { return config_; }
   store::memory_store& store() noexcept { return store_; }
+
+  // Readiness beyond the pool's: a service that starts before its schema is migrated
+  // (the database unreachable at start) is marked not ready with the reason; until marked
+  // ready again, the data routes and /readyz answer 503 with that reason. Ready by default.
+  void set_not_ready(std::string reason);
+  void set_ready();
+  std::optional<std::string> not_ready_reason() const;
   pg::connection_pool& pool() noexcept { return pool_; }
 
  private:
@@ -84,6 +92,9 @@ class service {
   loader_registry& registry_;
   service_config config_;
   http_counters counters_;
+  std::atomic<bool> ready_{true};
+  mutable std::mutex reason_mutex_;
+  std::string not_ready_reason_;  // guarded by reason_mutex_
 };
 
 }  // namespace dataloader::http

@@ -7,10 +7,17 @@
 // then executed by name; values always travel as parameters.
 //
 // A broken connection is replaced in the background with capped exponential backoff;
-// callers never get a dead connection. Reads may ask to be resent once on another
-// connection when theirs died (query_options::retry_on_connection_loss); writes never are.
-// A group that runs past its deadline is cancelled through libpq's cancel request (sent
-// from a helper thread: PQcancel blocks) and completes with errc::timeout.
+// callers never get a dead connection. When every connection's latest attempt failed,
+// queries and acquires fail at once with errc::connection_lost and the connection error.
+// A group sent on a connection that then breaks completes with errc::outcome_unknown (it
+// may or may not have been applied); reads may ask to be resent once on another
+// connection instead (query_options::retry_on_connection_loss); writes never are.
+// A caller waits no longer than its group's deadline: past it, the group completes with
+// errc::timeout at once (its results are dropped when they arrive) and the server is
+// asked to cancel it through libpq's cancel request (sent from a helper thread: PQcancel
+// blocks); a server that does not answer within 2 s more is presumed gone, and the
+// connection is dropped and replaced. So a paused or unreachable server costs a caller
+// at most the deadline (or the acquire timeout, while waiting for a connection).
 //
 // Operations:
 //   - Thread safety: all state lives on the pool's strand; every member function may be
@@ -123,7 +130,7 @@ class connection_pool {
 
   // An exclusive lease on one connection (for work that spans several round trips, such
   // as migrations under an advisory lock). Waiters are served in order; past `timeout`:
-  // errc::pool_timeout. Completes with void(error_code, pooled_connection).
+  // errc::pool_timeout; with the database down: errc::connection_lost at once. Completes with void(error_code, pooled_connection).
   template <class CompletionToken>
   auto async_acquire(std::chrono::milliseconds timeout, diagnostics& diag, CompletionToken&& token) {
     return start_acquire(timeout, &diag, std::forward<CompletionToken>(token));

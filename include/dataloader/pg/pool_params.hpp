@@ -28,9 +28,10 @@ struct pool_params {
   std::chrono::milliseconds acquire_timeout{2'000};
   // Default deadline of a statement group; past it the server is asked to cancel it.
   std::chrono::milliseconds statement_timeout{10'000};
-  // Reconnect backoff: starts here, doubles per failed attempt, capped.
+  // Reconnect backoff: starts here, doubles per failed attempt, capped. The cap bounds how
+  // long after the database is back the pool may still be waiting to try it.
   std::chrono::milliseconds retry_interval{100};
-  std::chrono::milliseconds max_retry_interval{1'000};
+  std::chrono::milliseconds max_retry_interval{500};
   // Plan each prepared statement once (plan_cache_mode = force_generic_plan). Batch
   // statements take arrays of keys; their best plan does not depend on the values, yet
   // PostgreSQL's default re-plans them on every execution, because it prices the generic
@@ -38,5 +39,9 @@ struct pool_params {
   // batch). Turn off when a statement's best plan depends on its parameter values.
   bool generic_plans = true;
 };
+
+// Whether libpq can parse `conninfo` (a URL or a key=value list); when not, `message` has
+// libpq's reason. Connects to nothing: for refusing a mistyped setting at start.
+bool valid_conninfo(const std::string& conninfo, std::string& message);
 
 }  // namespace dataloader::pg
