@@ -9,7 +9,7 @@ packages=(
   g++ cmake make pkg-config
   libboost1.81-dev libpq-dev nlohmann-json3-dev doctest-dev libbenchmark-dev
   postgresql postgresql-contrib
-  curl python3 valgrind wrk gnuplot-nox
+  curl python3 procps openssl valgrind wrk gnuplot-nox
 )
 if [ "${1:-}" = "--fuzz" ]; then packages+=(clang-14 libclang-rt-14-dev); fi
 
