@@ -13,18 +13,12 @@ import argparse, datetime, json, os, platform, re, shutil, signal, socket, subpr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench", "loader"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
+from service import free_port  # noqa: E402
 
 
 def sh(*cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def get_json(url):
@@ -68,7 +62,7 @@ class Server:
                                      stderr=subprocess.DEVNULL)
         for _ in range(200):
             try:
-                get_json(self.base + "/healthz")
+                get_json(self.base + "/readyz")  # 503 (an HTTPError, an OSError) until migrated
                 return
             except OSError:
                 time.sleep(0.05)

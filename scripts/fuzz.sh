@@ -11,14 +11,14 @@ seconds=${1:-30}
 bash scripts/install-deps.sh --fuzz
 cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDATALOADER_FUZZ=ON \
   -DDATALOADER_TESTS=OFF -DDATALOADER_BENCH=OFF -DDATALOADER_EXAMPLES=OFF >/dev/null
-targets=(target json_body text_array timestamp)
+targets=(target json_body save_body text_array timestamp lsn)
 cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]/#/fuzz_}"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-status=0
-for name in "${targets[@]}"; do
-  work=build-fuzz/corpus/$name crashes=build-fuzz/crashes/$name
+# One target per core at a time: each gets its full time, the run takes less.
+run_one() {
+  local name=$1 work=build-fuzz/corpus/$1 crashes=build-fuzz/crashes/$1
   mkdir -p "$work" "$crashes"
   if build-fuzz/fuzz_"$name" "$work" tests/fuzz/corpus/"$name" -max_total_time="$seconds" -max_len=65536 \
       -artifact_prefix="$crashes/" -print_final_stats=1 >build-fuzz/"$name".log 2>&1; then
@@ -26,7 +26,10 @@ for name in "${targets[@]}"; do
   else
     echo "fuzz $name: FAILED, reproducer in $crashes:" >&2
     tail -n 30 build-fuzz/"$name".log >&2
-    status=1
+    return 1
   fi
-done
-exit $status
+}
+export -f run_one
+export seconds
+# xargs exits non-zero when any target failed.
+printf '%s\n' "${targets[@]}" | xargs -P "$(nproc)" -I{} bash -c 'run_one "$1"' _ {}

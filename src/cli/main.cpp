@@ -17,6 +17,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -96,6 +98,26 @@ int seed(const cli::options& o) {
   });
 }
 
+// Each connection is a descriptor: lifts the soft open-file limit to the hard one (the
+// default soft limit, 1024, would refuse connections far below max_connections), and says
+// so when even the hard limit is below what the connection limit needs.
+void raise_file_limit(std::size_t max_connections) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  const rlim_t needed = max_connections + 256;  // + the pool, logs, the listener
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < needed)
+    std::fprintf(stderr,
+                 "dataloader-server: warning: the open-file limit (%llu) is below the %zu connections allowed; "
+                 "connections past it wait in the listen queue (raise it: ulimit -n %llu)\n",
+                 static_cast<unsigned long long>(limit.rlim_cur), max_connections,
+                 static_cast<unsigned long long>(needed));
+}
+
 // Applies the migrations, retrying every second while they fail; the service reports the
 // latest failure as its reason for not being ready, and the log has each new one once.
 asio::awaitable<void> migrate_until_done(pg::connection_pool& pool, http::service& svc) {
@@ -152,6 +174,8 @@ int serve(const cli::options& o) {
   hc.header_timeout = env_ms("DATALOADER_HEADER_TIMEOUT_MS", hc.header_timeout);
   hc.idle_timeout = env_ms("DATALOADER_IDLE_TIMEOUT_MS", hc.idle_timeout);
   hc.body_timeout = env_ms("DATALOADER_BODY_TIMEOUT_MS", hc.body_timeout);
+  hc.write_timeout = env_ms("DATALOADER_WRITE_TIMEOUT_MS", hc.write_timeout);
+  raise_file_limit(hc.max_connections);
   http::server srv(io, svc, hc);
   // Serving starts at once; the data routes answer 503 until the schema is migrated, so
   // a database that is down (or refuses us) at start shows in /readyz with its reason.

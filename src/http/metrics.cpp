@@ -88,7 +88,9 @@ std::string service::stats_json() const {
               {"round_trip_latency_us", rt}}},
       {"http", {{"requests", counters_.requests()},
                 {"in_flight", counters_.in_flight()},
+                {"connections", counters_.connections()},
                 {"rejected_connections", counters_.rejected_connections()},
+                {"timed_out_connections", counters_.timed_out_connections()},
                 {"responses_by_status", statuses},
                 {"latency_ms", latency}}},
   };
@@ -146,7 +148,10 @@ std::string service::metrics_text() const {
 
   metric("http_requests_total", "counter", "HTTP requests handled.", counters_.requests());
   metric("http_in_flight", "gauge", "HTTP requests being handled.", counters_.in_flight());
+  metric("http_connections", "gauge", "Open client connections.", counters_.connections());
   metric("http_rejected_connections_total", "counter", "Connections refused over the limit.", counters_.rejected_connections());
+  metric("http_timed_out_connections_total", "counter", "Connections closed by a head, body, write or idle timeout.",
+         counters_.timed_out_connections());
   o << "# HELP dataloader_http_responses_total Responses by status.\n# TYPE dataloader_http_responses_total counter\n";
   for (unsigned st = 100; st < 600; ++st)
     if (auto n = counters_.responses(st)) o << "dataloader_http_responses_total{status=\"" << st << "\"} " << n << '\n';

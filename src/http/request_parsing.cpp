@@ -70,6 +70,25 @@ std::optional<problem> string_array(const json& obj, const char* name, std::size
   return std::nullopt;
 }
 
+std::optional<problem> memories_field(const json& obj, std::size_t max, std::vector<store::memory_input>& out) {
+  auto list = obj.find("memories");
+  if (list == obj.end()) return bad("memories: missing");
+  if (!list->is_array()) return bad("memories: must be an array");
+  if (list->size() > max)
+    return bad("memories: at most " + std::to_string(max) + " entries (got " + std::to_string(list->size()) + ")");
+  out.reserve(list->size());
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const auto& m = (*list)[i];
+    const std::string where = "memories[" + std::to_string(i) + "].";
+    if (!m.is_object()) return bad("memories[" + std::to_string(i) + "]: must be an object");
+    store::memory_input in;
+    for (auto [name, field] : {std::pair{"user_id", &in.user_id}, {"category", &in.category}, {"key", &in.key}, {"value", &in.value}})
+      if (auto p = string_field(m, where, name, *field)) return p;
+    out.push_back(std::move(in));
+  }
+  return std::nullopt;
+}
+
 bool constant_time_equal(std::string_view a, std::string_view b) {
   // Runs over the longer input whatever the contents, so the time says nothing of them.
   const std::size_t n = std::max(a.size(), b.size());

@@ -36,6 +36,9 @@ std::optional<problem> string_field(const nlohmann::json& obj, const std::string
                                     std::string& out);
 std::optional<problem> string_array(const nlohmann::json& obj, const char* name, std::size_t max,
                                     std::vector<std::string>& out, bool required = true);
+// The "memories" array of a save body as store input: shapes and types only (the store
+// checks lengths and text: store/validation.hpp).
+std::optional<problem> memories_field(const nlohmann::json& obj, std::size_t max, std::vector<store::memory_input>& out);
 // Whether `a` equals `b`, in time that depends on their lengths only.
 bool constant_time_equal(std::string_view a, std::string_view b);
 

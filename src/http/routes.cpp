@@ -74,23 +74,8 @@ asio::awaitable<response> save_memories(route_context& c) {
   const auto max = c.svc.config().max_items;
   auto body = json_body(c.req);
   if (auto* p = std::get_if<problem>(&body)) co_return fail(c, *p);
-  const auto& obj = std::get<json>(body);
-  auto list = obj.find("memories");
-  if (list == obj.end()) co_return fail(c, bad("memories: missing"));
-  if (!list->is_array()) co_return fail(c, bad("memories: must be an array"));
-  if (list->size() > max)
-    co_return fail(c, bad("memories: at most " + std::to_string(max) + " entries (got " + std::to_string(list->size()) + ")"));
   std::vector<store::memory_input> items;
-  items.reserve(list->size());
-  for (std::size_t i = 0; i < list->size(); ++i) {
-    const auto& m = (*list)[i];
-    const std::string where = "memories[" + std::to_string(i) + "].";
-    if (!m.is_object()) co_return fail(c, bad("memories[" + std::to_string(i) + "]: must be an object"));
-    store::memory_input in;
-    for (auto [name, field] : {std::pair{"user_id", &in.user_id}, {"category", &in.category}, {"key", &in.key}, {"value", &in.value}})
-      if (auto p = string_field(m, where, name, *field)) co_return fail(c, *p);
-    items.push_back(std::move(in));
-  }
+  if (auto p = memories_field(std::get<json>(body), max, items)) co_return fail(c, *p);
   diagnostics d;
   auto [ec, saved] = co_await c.svc.store().async_save_memories(std::move(items), d, as_tuple_awaitable);
   if (ec) co_return fail(c, from_write_error(ec, d));

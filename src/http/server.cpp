@@ -41,25 +41,34 @@ struct server::state : std::enable_shared_from_this<server::state> {
   service& svc;
   server_config config;
   tcp::acceptor acceptor;
-  std::atomic<std::size_t> connections{0};
   std::atomic<std::size_t> in_flight{0};
   std::atomic<bool> draining{false};
 
   asio::awaitable<void> accept_loop() {
     auto self = shared_from_this();
+    asio::steady_timer pause(acceptor.get_executor());
     for (;;) {
       auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(io), asio::as_tuple(asio::use_awaitable));
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-      if (ec) continue;  // e.g. the client went away, or too many open files: keep serving the others
-      if (connections.load() >= config.max_connections) {
+      if (ec == boost::system::errc::too_many_files_open || ec == boost::system::errc::too_many_files_open_in_system ||
+          ec == boost::system::errc::no_buffer_space) {
+        // Out of descriptors: the connection stays in the backlog, so accepting again at
+        // once would spin. Wait for a connection of ours to close.
+        svc.counters().reject_connection();
+        pause.expires_after(std::chrono::milliseconds(50));
+        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        continue;
+      }
+      if (ec) continue;  // e.g. the client went away: keep serving the others
+      if (svc.counters().connections() >= config.max_connections) {
         svc.counters().reject_connection();
         boost::system::error_code ignored;
         socket.close(ignored);
         continue;
       }
-      ++connections;
+      svc.counters().open_connection();
       auto ex = socket.get_executor();
-      asio::co_spawn(ex, session(std::move(socket)), [self](std::exception_ptr) { --self->connections; });
+      asio::co_spawn(ex, session(std::move(socket)), [self](std::exception_ptr) { self->svc.counters().close_connection(); });
     }
   }
 
@@ -72,8 +81,9 @@ struct server::state : std::enable_shared_from_this<server::state> {
 
   asio::awaitable<void> write(beast::tcp_stream& stream, response& res) {
     res.set(bhttp::field::date, http_date());
-    stream.expires_after(config.body_timeout);
-    co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+    stream.expires_after(config.write_timeout);
+    auto [ec, n] = co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+    if (ec == beast::error::timeout) svc.counters().time_out_connection();
   }
 
   asio::awaitable<void> session(tcp::socket socket) {
@@ -83,20 +93,36 @@ struct server::state : std::enable_shared_from_this<server::state> {
     bool first = true;
     for (;;) {
       bhttp::request_parser<bhttp::string_body> parser;
-      parser.header_limit(16 * 1024);
+      parser.header_limit(static_cast<std::uint32_t>(config.max_header_bytes));
       parser.body_limit(svc.config().max_body_bytes);
-      stream.expires_after(first ? config.header_timeout : config.idle_timeout);
+      if (!first && buffer.size() == 0) {
+        // Between keep-alive requests: the idle timeout runs until the next request's
+        // first byte; from there the head has the header timeout, as on a new connection.
+        stream.expires_after(config.idle_timeout);
+        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), asio::as_tuple(asio::use_awaitable));
+        if (ec) {
+          if (ec == beast::error::timeout) svc.counters().time_out_connection();
+          break;
+        }
+        buffer.commit(n);
+      }
       first = false;
+      stream.expires_after(config.header_timeout);
       auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
       if (ec) {  // closed, timed out, or garbage: nothing more to say on this connection
         if (ec == bhttp::error::header_limit) {
-          auto res = service::error(431, "too_large", "request header too large", 11, false);
+          auto res = service::error(431, "too_large",
+                                    "request head (request line and headers) over the limit of " +
+                                        std::to_string(config.max_header_bytes) + " bytes",
+                                    11, false);
+          svc.counters().record(431, {});
           co_await write(stream, res);
         } else if (ec == bhttp::error::body_limit) {  // Content-Length over the limit: refused unread
           auto res = body_too_large(parser.get().version());
           co_await write(stream, res);
-        } else if (ec != bhttp::error::end_of_stream && ec != beast::error::timeout &&
-                   ec != asio::error::connection_reset && ec != asio::error::eof) {
+        } else if (ec == beast::error::timeout) {
+          svc.counters().time_out_connection();
+        } else if (ec != bhttp::error::end_of_stream && ec != asio::error::connection_reset && ec != asio::error::eof) {
           auto res = service::error(400, "invalid_argument", "malformed HTTP request: " + ec.message(), 11, false);
           co_await write(stream, res);
         }
@@ -105,6 +131,7 @@ struct server::state : std::enable_shared_from_this<server::state> {
       stream.expires_after(config.body_timeout);
       auto [ec2, n2] = co_await bhttp::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
       if (ec2) {
+        if (ec2 == beast::error::timeout) svc.counters().time_out_connection();
         if (ec2 == bhttp::error::body_limit) {  // a chunked body that grew past the limit
           auto res = body_too_large(parser.get().version());
           co_await write(stream, res);

@@ -42,29 +42,6 @@ result<T> invalid(std::string message) {
   return failure{errc::invalid_argument, std::move(message)};
 }
 
-// Why a save is refused, naming the first bad field ("memories[3].key: ..."), or empty.
-std::string check_items(const std::vector<memory_input>& items) {
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    const auto& m = items[i];
-    auto field = [i](const char* name) {
-      return [i, name] { return "memories[" + std::to_string(i) + "]." + name; };
-    };
-    for (auto p : {detail::check_name(field("user_id"), m.user_id), detail::check_name(field("category"), m.category),
-                   detail::check_name(field("key"), m.key), detail::check_text(field("value"), m.value)})
-      if (!p.empty()) return p;
-  }
-  return {};
-}
-
-// Why a list of names is refused ("keys[2]: ..."), or empty.
-std::string check_names(const char* field, const std::vector<std::string>& names) {
-  for (std::size_t i = 0; i < names.size(); ++i)
-    if (auto p = detail::check_name([&] { return std::string(field) + "[" + std::to_string(i) + "]"; }, names[i]);
-        !p.empty())
-      return p;
-  return {};
-}
-
 // A validated profile or onboarding state: its own upsert (coalesce off) or the kind's
 // coalesced writer; once written, the user's reads in flight are forgotten.
 asio::awaitable<result<bool>> put_one(detail::store_impl& s, const pg::statement& upsert,
@@ -101,7 +78,7 @@ asio::awaitable<result<std::vector<std::optional<V>>>> lookup_by_ids(detail::sto
                                                                      loader<std::string, std::optional<V>>& by_id) {
   using T = std::vector<std::optional<V>>;
   s.total_operations.add();
-  if (auto p = check_names("ids", ids); !p.empty()) co_return invalid<T>(p);
+  if (auto p = detail::check_names("ids", ids); !p.empty()) co_return invalid<T>(p);
   s.naive_queries.add(ids.size());
   if (!s.options.coalesce) co_return co_await naive(s, std::move(ids));
   auto results = co_await by_id.load_many(std::move(ids));
@@ -155,7 +132,7 @@ asio::awaitable<result<std::vector<memory>>> memory_store::get_memories(std::str
   if (filter.category)
     if (auto p = detail::check_name("category", *filter.category); !p.empty()) co_return invalid<T>(p);
   if (filter.keys)
-    if (auto p = check_names("keys", *filter.keys); !p.empty()) co_return invalid<T>(p);
+    if (auto p = detail::check_names("keys", *filter.keys); !p.empty()) co_return invalid<T>(p);
   if (auto p = detail::check_range("limit", filter.limit, 1, max_list_limit); !p.empty()) co_return invalid<T>(p);
   s.naive_queries.add(1);
   auto o = co_await s.query(detail::sql::get_memories, pg::params(user_id, filter.category, filter.keys, filter.limit), true);
@@ -166,7 +143,7 @@ asio::awaitable<result<std::vector<memory>>> memory_store::get_memories(std::str
 asio::awaitable<result<std::int64_t>> memory_store::save_memories(std::vector<memory_input> items) {
   auto& s = *impl_;
   s.total_operations.add();
-  if (auto p = check_items(items); !p.empty()) co_return invalid<std::int64_t>(p);
+  if (auto p = detail::check_items(items); !p.empty()) co_return invalid<std::int64_t>(p);
   s.naive_queries.add(items.size());
   if (items.empty()) co_return std::int64_t{0};
   std::set<std::string> users;
@@ -190,7 +167,7 @@ asio::awaitable<result<std::int64_t>> memory_store::delete_memories(std::string 
   if (auto p = detail::check_name("user_id", user_id); !p.empty()) co_return invalid<std::int64_t>(p);
   if (category)
     if (auto p = detail::check_name("category", *category); !p.empty()) co_return invalid<std::int64_t>(p);
-  if (auto p = check_names("keys", keys); !p.empty()) co_return invalid<std::int64_t>(p);
+  if (auto p = detail::check_names("keys", keys); !p.empty()) co_return invalid<std::int64_t>(p);
   s.naive_queries.add(keys.size());
   if (keys.empty()) co_return std::int64_t{0};
   result<std::int64_t> deleted = std::int64_t{0};
@@ -209,7 +186,7 @@ asio::awaitable<result<search_results>> memory_store::search(std::string user_id
   auto& s = *impl_;
   s.total_operations.add();
   if (auto p = detail::check_name("user_id", user_id); !p.empty()) co_return invalid<search_results>(p);
-  if (auto p = check_names("categories", categories); !p.empty()) co_return invalid<search_results>(p);
+  if (auto p = detail::check_names("categories", categories); !p.empty()) co_return invalid<search_results>(p);
   if (auto p = detail::check_range("limit_per_category", limit_per_category, 1, max_memory_limit); !p.empty())
     co_return invalid<search_results>(p);
   s.naive_queries.add(categories.size());

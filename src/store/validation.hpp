@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 namespace dataloader::store::detail {
 
@@ -41,6 +42,29 @@ inline std::string check_range(std::string_view field, long long v, long long lo
   if (v < lo || v > hi)
     return std::string(field) + ": must be between " + std::to_string(lo) + " and " +
            std::to_string(hi) + " (got " + std::to_string(v) + ")";
+  return {};
+}
+
+// Why a save is refused, naming the first bad field ("memories[3].key: ..."), or empty.
+inline std::string check_items(const std::vector<memory_input>& items) {
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const auto& m = items[i];
+    auto field = [i](const char* name) {
+      return [i, name] { return "memories[" + std::to_string(i) + "]." + name; };
+    };
+    for (auto p : {check_name(field("user_id"), m.user_id), check_name(field("category"), m.category),
+                   check_name(field("key"), m.key), detail::check_text(field("value"), m.value)})
+      if (!p.empty()) return p;
+  }
+  return {};
+}
+
+// Why a list of names is refused ("keys[2]: ..."), or empty.
+inline std::string check_names(const char* field, const std::vector<std::string>& names) {
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (auto p = check_name([&] { return std::string(field) + "[" + std::to_string(i) + "]"; }, names[i]);
+        !p.empty())
+      return p;
   return {};
 }
 

@@ -16,6 +16,7 @@ import time
 import unittest
 
 from harness import PG_SERVER, Server, psql
+from service import server_owner_user
 
 OWNER_IS_POSTGRES = os.getuid() == 0  # as root, pg-server.sh runs the server as `postgres`
 
@@ -75,7 +76,7 @@ class TlsToPostgres(unittest.TestCase):
         subprocess.run([PG_SERVER, "restart", cls.pg_dir], check=True)
         with open(os.path.join(cls.pg_dir, "port")) as f:
             cls.port = int(f.read())
-        cls.user = "postgres" if OWNER_IS_POSTGRES else pwd.getpwuid(os.getuid()).pw_name
+        cls.user = server_owner_user()
 
     @classmethod
     def tearDownClass(cls):

@@ -1,4 +1,5 @@
 // Parameter encoding and result decoding, without a server.
+#include "dataloader/pg/lsn.hpp"
 #include "dataloader/pg/statement.hpp"
 #include "dataloader/pg/types.hpp"
 
@@ -29,4 +30,22 @@ TEST_CASE("params record the first invalid parameter by position") {
   std::vector<std::string> items{"fine", std::string("x\0", 2)};
   params q(items);
   CHECK(q.problem() == "parameter $1 element 1 contains a NUL byte at offset 1");
+}
+
+TEST_CASE("LSN text form: exactly what PostgreSQL's pg_lsn accepts, printed as PostgreSQL prints it") {
+  using dataloader::pg::lsn;
+  using dataloader::pg::parse_lsn;
+  CHECK(parse_lsn("0/0") == lsn{0});
+  CHECK(parse_lsn("16/B374D848") == lsn{0x16'B374D848});
+  CHECK(parse_lsn("16/b374d848") == lsn{0x16'B374D848});
+  CHECK(parse_lsn("FFFFFFFF/FFFFFFFF") == lsn{UINT64_MAX});
+  CHECK(parse_lsn("00000001/00000002") == lsn{0x1'00000002});
+  for (const char* bad : {"", "/", "1/", "/1", "123456789/0", "0/123456789", "1/2 ", " 1/2", "+1/2", "-1/2", "1//2",
+                          "G/1", "1/2/3", "0x1/2", "1\0/2"})
+    CHECK_MESSAGE(!parse_lsn(bad), bad);
+  CHECK(!parse_lsn(std::string_view("1/2\0", 4)));
+  CHECK(dataloader::pg::to_string(lsn{0}) == "0/0");
+  CHECK(dataloader::pg::to_string(lsn{0x16'B374D848}) == "16/B374D848");
+  CHECK(dataloader::pg::to_string(lsn{UINT64_MAX}) == "FFFFFFFF/FFFFFFFF");
+  CHECK(lsn{1} < lsn{0x1'00000000});
 }

@@ -1,7 +1,11 @@
 // The socket edge: accepts HTTP/1.1 connections (keep-alive, one coroutine per
-// connection), bounds what a client may hold (header, body and idle timeouts, a body
-// limit enforced before the body is read, a connection limit, a limit on requests in
-// flight answered with 503), and drains on shutdown.
+// connection), bounds what a client may hold (head, body, write and idle timeouts, a head
+// limit, a body limit enforced before the body is read, a connection limit, a limit on
+// requests in flight answered with 503), and drains on shutdown.
+//
+// Memory per connection is bounded whatever the client does: one request is read and
+// answered at a time, so a client that sends requests without reading the responses
+// holds one response and what the kernel buffers, until the write timeout.
 #pragma once
 
 #include "dataloader/http/service.hpp"
@@ -21,9 +25,13 @@ struct server_config {
   asio::ip::tcp::endpoint listen{asio::ip::make_address("127.0.0.1"), 8080};
   std::size_t max_connections = 10'000;
   std::size_t max_inflight = 1024;
+  std::size_t max_header_bytes = 16 * 1024;          // request line and headers; past it: 431
   std::chrono::milliseconds header_timeout{10'000};  // whole request head, from its first byte
-  std::chrono::milliseconds body_timeout{30'000};    // whole body; also bounds writing the response
-  std::chrono::milliseconds idle_timeout{30'000};    // between keep-alive requests
+  std::chrono::milliseconds body_timeout{30'000};    // whole body
+  std::chrono::milliseconds write_timeout{30'000};   // whole response; a client that does not
+                                                     // read is cut off after it
+  std::chrono::milliseconds idle_timeout{30'000};    // between keep-alive requests, until the
+                                                     // next request's first byte
   std::chrono::milliseconds drain_timeout{10'000};
   bool access_log = false;
 };

@@ -48,10 +48,18 @@ class http_counters {
   double latency_sum_ms() const noexcept { return static_cast<double>(latency_sum_us_.load(std::memory_order_relaxed)) / 1000.0; }
   std::uint64_t rejected_connections() const noexcept { return rejected_.load(std::memory_order_relaxed); }
   void reject_connection() noexcept { rejected_.fetch_add(1, std::memory_order_relaxed); }
+  // Open client connections, and those closed because a head, body, write or idle timeout
+  // passed (slow or absent clients).
+  std::size_t connections() const noexcept { return connections_.load(std::memory_order_relaxed); }
+  void open_connection() noexcept { connections_.fetch_add(1, std::memory_order_relaxed); }
+  void close_connection() noexcept { connections_.fetch_sub(1, std::memory_order_relaxed); }
+  std::uint64_t timed_out_connections() const noexcept { return timed_out_.load(std::memory_order_relaxed); }
+  void time_out_connection() noexcept { timed_out_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
   std::atomic<std::int64_t> in_flight_{0};
-  std::atomic<std::uint64_t> requests_{0}, latency_sum_us_{0}, rejected_{0};
+  std::atomic<std::uint64_t> requests_{0}, latency_sum_us_{0}, rejected_{0}, timed_out_{0};
+  std::atomic<std::size_t> connections_{0};
   std::array<std::atomic<std::uint64_t>, 600> by_status_{};
   std::array<std::atomic<std::uint64_t>, latency_bucket_bounds_ms.size()> latency_{};
 };
