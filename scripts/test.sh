@@ -9,7 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build_dir=build
-cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDATALOADER_WERROR=ON)
+# Line tables only (-g1): enough for backtraces and sanitizer reports with file:line, and
+# about a quarter less compile time than full debug information (-g) on this code base.
+optimized=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG")
+cmake_args=("${optimized[@]}" -DDATALOADER_WERROR=ON)
 ctest_args=()
 build_targets=()
 case "${1:-}" in
@@ -17,12 +20,13 @@ case "${1:-}" in
     build_dir=build-sanitize
     # The benchmarks' smoke run and the package test add nothing under the sanitizers
     # that the normal run does not check; leaving them out keeps CI within its budget.
-    cmake_args=(-DCMAKE_BUILD_TYPE=Debug -DDATALOADER_WERROR=ON -DDATALOADER_SANITIZE=ON -DDATALOADER_BENCH=OFF)
+    cmake_args=(-DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DDATALOADER_WERROR=ON -DDATALOADER_SANITIZE=ON
+                -DDATALOADER_BENCH=OFF)
     ctest_args=(-E "^package_consumer$")
     ;;
   --tsan)
     build_dir=build-tsan
-    cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDATALOADER_WERROR=ON -DDATALOADER_TSAN=ON -DDATALOADER_BENCH=OFF)
+    cmake_args=("${optimized[@]}" -DDATALOADER_WERROR=ON -DDATALOADER_TSAN=ON -DDATALOADER_BENCH=OFF)
     # Single-threaded logic (the loader's model and unit tests, parsers) gains nothing
     # from TSan; the package test only installs and links.
     ctest_args=(-R "^loader: a loader on a strand|^pg:|^store:|^http routes:|^http_e2e$|^http_faults$|^example_embed_server$")
