@@ -26,11 +26,14 @@ case "${1:-}" in
     ;;
   --tsan)
     build_dir=build-tsan
-    cmake_args=("${optimized[@]}" -DDATALOADER_WERROR=ON -DDATALOADER_TSAN=ON -DDATALOADER_BENCH=OFF)
+    # -O1: what ThreadSanitizer's authors suggest, and faster to compile than -O2.
+    cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
+                -DDATALOADER_WERROR=ON -DDATALOADER_TSAN=ON -DDATALOADER_BENCH=OFF)
     # Single-threaded logic (the loader's model and unit tests, parsers) gains nothing
     # from TSan; the package test only installs and links.
-    ctest_args=(-R "^loader: a loader on a strand|^pg:|^store:|^http routes:|^http_e2e$|^http_faults$|^example_embed_server$")
-    build_targets=(--target loader_tests pg_tests store_tests http_route_tests dataloader-server embed_server)
+    # (The embedding example's threads are the server's, which http_e2e covers.)
+    ctest_args=(-R "^loader: a loader on a strand|^pg:|^store:|^http routes:|^http_e2e$|^http_faults$")
+    build_targets=(--target loader_tests pg_tests store_tests http_route_tests dataloader-server)
     ;;
   "") ;;
   *) echo "usage: scripts/test.sh [--sanitize | --tsan]" >&2; exit 2 ;;

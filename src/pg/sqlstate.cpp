@@ -54,7 +54,8 @@ std::string sqlstate_of(const error_code& ec) { return is_server_error(ec) ? dec
 bool is_transient(const error_code& ec) noexcept {
   if (!is_server_error(ec)) return false;
   const std::string code = decode(ec.value());
-  return code.starts_with("40") || code == "57P01" || code == "57P02" || code == "57P03" || code == "53300";
+  return code.starts_with("40") || code == "57P01" || code == "57P02" || code == "57P03" || code == "53300" ||
+         code == "57014";
 }
 
 }  // namespace dataloader::pg

@@ -1,5 +1,6 @@
 // Parameter encoding and result decoding, without a server.
 #include "dataloader/pg/lsn.hpp"
+#include "dataloader/pg/sqlstate.hpp"
 #include "dataloader/pg/statement.hpp"
 #include "dataloader/pg/types.hpp"
 
@@ -48,4 +49,15 @@ TEST_CASE("LSN text form: exactly what PostgreSQL's pg_lsn accepts, printed as P
   CHECK(dataloader::pg::to_string(lsn{0x16'B374D848}) == "16/B374D848");
   CHECK(dataloader::pg::to_string(lsn{UINT64_MAX}) == "FFFFFFFF/FFFFFFFF");
   CHECK(lsn{1} < lsn{0x1'00000000});
+}
+
+TEST_CASE("transient server errors: what may succeed if simply sent again") {
+  for (auto s : {sqlstate::serialization_failure, sqlstate::deadlock_detected, sqlstate::query_canceled,
+                 sqlstate::admin_shutdown, sqlstate::crash_shutdown, sqlstate::cannot_connect_now,
+                 sqlstate::too_many_connections})
+    CHECK_MESSAGE(is_transient(make_error_code(s)), sqlstate_of(make_error_code(s)));
+  for (auto s : {sqlstate::unique_violation, sqlstate::check_violation, sqlstate::read_only_sql_transaction})
+    CHECK_MESSAGE(!is_transient(make_error_code(s)), sqlstate_of(make_error_code(s)));
+  CHECK(!is_transient(sqlstate_error("42P01")));  // undefined_table: a bug, not a hiccup
+  CHECK(!is_transient(dataloader::errc::timeout));
 }

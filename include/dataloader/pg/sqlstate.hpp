@@ -64,7 +64,10 @@ std::string sqlstate_of(const error_code& ec);
 
 // Errors after which the same statement may succeed if simply sent again: serialization
 // failures and deadlocks (class 40), the server shutting down or starting (57P01-57P03),
-// too many connections (53300).
+// too many connections (53300), and a cancelled statement (57014: a server-side
+// statement_timeout, or a cancel request meant for a statement that had just finished
+// and reached the next one on its connection; PostgreSQL's cancel names a backend, not a
+// statement).
 bool is_transient(const error_code& ec) noexcept;
 
 }  // namespace dataloader::pg
