@@ -79,11 +79,14 @@ struct server::state : std::enable_shared_from_this<server::state> {
                           version, false);
   }
 
-  asio::awaitable<void> write(beast::tcp_stream& stream, response& res) {
+  // Fails when the client went away or did not read the response within the write
+  // timeout; the connection is then done.
+  asio::awaitable<error_code> write(beast::tcp_stream& stream, response& res) {
     res.set(bhttp::field::date, http_date());
     stream.expires_after(config.write_timeout);
     auto [ec, n] = co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
     if (ec == beast::error::timeout) svc.counters().time_out_connection();
+    co_return ec;
   }
 
   asio::awaitable<void> session(tcp::socket socket) {
@@ -153,11 +156,13 @@ struct server::state : std::enable_shared_from_this<server::state> {
         in_flight.fetch_sub(1);
       }
       if (draining.load()) res.keep_alive(false);
-      co_await write(stream, res);
+      const error_code written = co_await write(stream, res);
       if (config.access_log)
         std::fprintf(stderr, "%s %s %u %.2f ms\n", method.c_str(), target.c_str(), res.result_int(),
                      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
-      if (!res.keep_alive()) break;
+      // A failed write ends the connection: requests it pipelined and we have buffered
+      // would otherwise each be answered into a closed socket.
+      if (written || !res.keep_alive()) break;
     }
     boost::system::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
