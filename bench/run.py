@@ -9,12 +9,12 @@ It builds a Release tree (build-bench), starts a private PostgreSQL the same way
 tests do, seeds it, runs the C++ benchmarks, then dataloader-server under wrk with
 coalescing on and off. Every comparison is measured in the same run; figures are medians.
 """
-import argparse, datetime, json, os, platform, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
+import argparse, datetime, json, os, platform, re, shutil, subprocess, sys, tempfile, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench", "loader"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
-from service import free_port  # noqa: E402
+from service import Server, free_port  # noqa: E402
 
 
 def sh(*cmd, **kw):
@@ -54,27 +54,8 @@ def parse_wrk(out):
             "socket_errors": sum(map(int, errors.groups())) if errors else 0}
 
 
-class Server:
-    def __init__(self, binary, url, *args):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([binary, "serve", "--database-url", url, "--listen", f"127.0.0.1:{self.port}", *args],
-                                     stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            try:
-                get_json(self.base + "/readyz")  # 503 (an HTTPError, an OSError) until migrated
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("server did not start")
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=30)
-
-
 def http_load(binary, url, script, users, conns, seconds, server_args, pg_url):
-    srv = Server(binary, url, *server_args)
+    srv = Server(binary, url, *server_args, threads=None)  # the default: one per core
     try:
         # Warm-up: connections, prepared statements, caches.
         threads = f"-t{min(2, conns)}"  # wrk wants at least one connection per thread

@@ -1,4 +1,4 @@
-// Text and time as every layer sees them: UTF-8 checks, RFC 3339 timestamps. The pg layer
+// Text and time as every layer sees them: UTF-8 checks, hex digits, RFC 3339 timestamps. The pg layer
 // uses them to refuse text PostgreSQL would reject and to decode timestamps; the store to
 // validate input; the HTTP layer to write JSON.
 #pragma once
@@ -16,6 +16,14 @@ using timestamp = std::chrono::system_clock::time_point;
 // Length of the valid UTF-8 sequence at text[i] (1 for ASCII; RFC 3629: no overlongs, no
 // surrogates, at most U+10FFFF), or 0 when the bytes there are not one. i < text.size().
 std::size_t utf8_sequence(std::string_view text, std::size_t i);
+
+// The value of one hexadecimal digit (either case), or -1 for any other character.
+constexpr int hex_digit(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
 
 // Why `text` cannot travel as a PostgreSQL text value (a NUL byte, invalid UTF-8, with
 // the offset), or empty when it can.

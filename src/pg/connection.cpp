@@ -1,5 +1,6 @@
 #include "connection.hpp"
 
+#include "libpq_text.hpp"
 #include "pool_impl.hpp"
 
 #include "dataloader/pg/sqlstate.hpp"
@@ -16,8 +17,7 @@ namespace dataloader::pg::detail {
 namespace {
 
 std::string libpq_message(PGconn* c, const char* fallback) {
-  std::string m = c ? PQerrorMessage(c) : "";
-  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+  std::string m = libpq_text(c ? PQerrorMessage(c) : nullptr);
   return m.empty() ? fallback : m;
 }
 

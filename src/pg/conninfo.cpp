@@ -1,5 +1,7 @@
 #include "dataloader/pg/pool_params.hpp"
 
+#include "libpq_text.hpp"
+
 #include <libpq-fe.h>
 
 namespace dataloader::pg {
@@ -11,8 +13,7 @@ bool valid_conninfo(const std::string& conninfo, std::string& message) {
     PQconninfoFree(parsed);
     return true;
   }
-  message = error ? error : "out of memory";
-  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  message = error ? detail::libpq_text(error) : "out of memory";
   if (error) PQfreemem(error);
   return false;
 }

@@ -1,5 +1,7 @@
 #include "dataloader/pg/lsn.hpp"
 
+#include "dataloader/text.hpp"
+
 #include <cstdio>
 
 namespace dataloader::pg {
@@ -10,12 +12,8 @@ std::optional<std::uint32_t> hex_half(std::string_view& text) {
   std::uint32_t v = 0;
   std::size_t n = 0;
   for (; n < text.size(); ++n) {
-    const char c = text[n];
-    int digit;
-    if (c >= '0' && c <= '9') digit = c - '0';
-    else if (c >= 'a' && c <= 'f') digit = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') digit = c - 'A' + 10;
-    else break;
+    const int digit = hex_digit(text[n]);
+    if (digit < 0) break;
     if (n == 8) return std::nullopt;  // a ninth digit
     v = v << 4 | static_cast<std::uint32_t>(digit);
   }

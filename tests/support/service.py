@@ -60,13 +60,16 @@ def raise_file_limit():
 
 
 class Server:
-    """`binary serve` against `url` on a free loopback port, 2 threads. Waits until /readyz
-    says 200 (or only /healthz, with wait="healthz": for a database that is not there yet)."""
+    """`binary serve` against `url` on a free loopback port, with `threads` threads (None:
+    the server's default, one per core). Waits until /readyz says 200 (or only /healthz,
+    with wait="healthz": for a database that is not there yet)."""
 
-    def __init__(self, binary, url, *extra, env=None, wait="readyz", stderr=subprocess.DEVNULL):
+    def __init__(self, binary, url, *extra, threads=2, env=None, wait="readyz", stderr=subprocess.DEVNULL):
         self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        thread_args = ["--threads", str(threads)] if threads else []
         self.proc = subprocess.Popen(
-            [binary, "serve", "--database-url", url, "--listen", f"127.0.0.1:{self.port}", "--threads", "2", *extra],
+            [binary, "serve", "--database-url", url, "--listen", f"127.0.0.1:{self.port}", *thread_args, *extra],
             stderr=stderr, env={**os.environ, **(env or {})})
         deadline = time.time() + 20
         while time.time() < deadline:

@@ -130,7 +130,8 @@ class connection_pool {
 
   // An exclusive lease on one connection (for work that spans several round trips, such
   // as migrations under an advisory lock). Waiters are served in order; past `timeout`:
-  // errc::pool_timeout; with the database down: errc::connection_lost at once. Completes with void(error_code, pooled_connection).
+  // errc::pool_timeout; with the database down: errc::connection_lost at once. Completes
+  // with void(error_code, pooled_connection).
   template <class CompletionToken>
   auto async_acquire(std::chrono::milliseconds timeout, diagnostics& diag, CompletionToken&& token) {
     return start_acquire(timeout, &diag, std::forward<CompletionToken>(token));
