@@ -79,6 +79,7 @@ void connection::teardown() {
   if (conn_) PQfinish(conn_);
   conn_ = nullptr;
   prepared_.clear();
+  stale_.clear();
   round_trips_.clear();
 }
 
@@ -245,12 +246,19 @@ bool connection::send(request& r) {
   auto& counters = pool_->counters();
   for (const query& q : r.queries) {
     const statement& st = *q.stmt;
+    bool prepared_now = false;
     if (!prepared_.contains(st.name)) {
+      if (stale_.erase(st.name) > 0) {
+        const std::string discard = "DEALLOCATE \"" + st.name + "\"";
+        if (!PQsendQueryParams(conn_, discard.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0)) return false;
+        r.ops.push_back({request::op_kind::discard, &st, true});
+      }
       if (!PQsendPrepare(conn_, st.name.c_str(), st.sql.c_str(), static_cast<int>(q.args.size()), nullptr))
         return false;
       prepared_.insert(st.name);
-      r.ops.push_back(request::op_kind::prepare);
+      r.ops.push_back({request::op_kind::prepare, &st, true});
       counters.prepares.add();
+      prepared_now = true;
     }
     const auto& values = q.args.values();
     std::vector<const char*> ptrs(values.size());
@@ -263,7 +271,7 @@ bool connection::send(request& r) {
     if (!PQsendQueryPrepared(conn_, st.name.c_str(), static_cast<int>(values.size()), ptrs.data(),
                              lengths.data(), formats.data(), 0))
       return false;
-    r.ops.push_back(request::op_kind::execute);
+    r.ops.push_back({request::op_kind::execute, &st, prepared_now});
     counters.statements.add();
   }
   return PQpipelineSync(conn_) == 1;
@@ -325,7 +333,8 @@ void connection::process_results() {
       finish_head();
       continue;
     }
-    const bool is_prepare = r.op_index < r.ops.size() && r.ops[r.op_index] == request::op_kind::prepare;
+    const request::op* op = r.op_index < r.ops.size() ? &r.ops[r.op_index] : nullptr;
+    const bool is_prepare = op && op->kind != request::op_kind::execute;
     switch (status) {
       case PGRES_TUPLES_OK:
       case PGRES_COMMAND_OK:
@@ -348,6 +357,12 @@ void connection::process_results() {
         }
         if (is_prepare) {  // not prepared after all: prepare again next time
           for (const query& q : r.queries) prepared_.erase(q.stmt->name);
+        } else if (op && !op->prepared_now && r.sqlstate == "0A000") {
+          // "cached plan must not change result type" (matched by code: messages may be
+          // translated): discard the statement here and have the group sent again.
+          prepared_.erase(op->stmt->name);
+          stale_.insert(op->stmt->name);
+          r.stale_plan = true;
         }
         PQclear(res);
         break;

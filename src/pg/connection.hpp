@@ -114,6 +114,7 @@ class connection : public std::enable_shared_from_this<connection> {
   };
   std::deque<round_trip> round_trips_;
   std::unordered_set<std::string> prepared_;
+  std::unordered_set<std::string> stale_;  // prepared, but to be deallocated and prepared again
 };
 
 }  // namespace dataloader::pg::detail

@@ -138,6 +138,10 @@ void pool_impl::complete(request_ptr r) {
     r->options.retry_on_connection_loss = false;  // once
     return route(std::move(r));
   }
+  if (r->stale_plan && r->attempts == 1 && !r->pinned && !closed_) {
+    counters_.retries.add();
+    return route(std::move(r));
+  }
   answer(*r);
 }
 

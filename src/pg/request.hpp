@@ -32,9 +32,14 @@ struct request {
   int attempts = 0;                    // times sent
   connection* pinned = nullptr;        // a leased connection it must run on, if any
 
-  // Per attempt, reset when (re)sent.
-  enum class op_kind { prepare, execute };
-  std::vector<op_kind> ops;
+  // Per attempt, reset when (re)sent. A discard is the DEALLOCATE ahead of a re-prepare.
+  enum class op_kind { prepare, discard, execute };
+  struct op {
+    op_kind kind;
+    const statement* stmt;
+    bool prepared_now;  // its statement was prepared in this same attempt
+  };
+  std::vector<op> ops;
   std::size_t op_index = 0;
   std::vector<result> results;
   error_code ec;
@@ -42,6 +47,10 @@ struct request {
   std::string sqlstate;  // the server's, for diagnostics
   bool timed_out = false;
   bool cancel_sent = false;
+  // A statement prepared earlier failed with 0A000: its plan no longer matches the tables
+  // (a migration changed a column's type or collation). Nothing of the group committed,
+  // so it is sent once more, re-prepared.
+  bool stale_plan = false;
   clock::time_point cancel_answer_by;  // once cancel_sent: the server is presumed gone after
 
   void reset_attempt() {
@@ -53,6 +62,7 @@ struct request {
     sqlstate.clear();
     timed_out = false;
     cancel_sent = false;
+    stale_plan = false;
   }
 };
 

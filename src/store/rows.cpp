@@ -33,9 +33,10 @@ failure decode_failure() {
   return {errc::protocol_error, "the database returned a row the store cannot decode"};
 }
 
-// Column 0 is the key's 1-based position, 1 the user's memory count, 2 the memory's rank
-// (NULL: the user has none), 3 and 4 profile and onboarding state (on the user's first
-// row only), 5.. the memory.
+// Column 0 is the key's 1-based position, 1 the user's memory count (only on the last row
+// of a full page; otherwise the count is the last rank), 2 the memory's rank (NULL: the
+// user has none), 3 and 4 profile and onboarding state (on the user's first row only),
+// 5.. the memory. A user's rows arrive in rank order.
 std::vector<result<prefetch_result>> decode_snapshots(std::span<const std::string> users, const pg::result& r) {
   std::vector<prefetch_result> found(users.size());
   for (std::size_t i = 0; i < users.size(); ++i) found[i].user_id = users[i];
@@ -44,13 +45,15 @@ std::vector<result<prefetch_result>> decode_snapshots(std::span<const std::strin
     if (!ord || *ord < 1 || static_cast<std::size_t>(*ord) > users.size())
       return fail_all<prefetch_result>(users.size(), decode_failure());
     auto& user = found[static_cast<std::size_t>(*ord - 1)];
-    user.memory_count = r.get<std::int64_t>(row, 1).value_or(0);
+    const auto rank = r.get<std::int64_t>(row, 2);
+    if (auto counted = r.get<std::int64_t>(row, 1)) user.memory_count = *counted;
+    else if (rank) user.memory_count = *rank;
     if (!r.is_null(row, 3)) user.profile = r.get<std::string>(row, 3);
     if (!r.is_null(row, 4)) {
       user.onboarding = r.get<nlohmann::json>(row, 4);
       if (!user.onboarding) return fail_all<prefetch_result>(users.size(), decode_failure());
     }
-    if (r.is_null(row, 2)) continue;
+    if (!rank) continue;
     auto m = decode_memory(r, row, 5, user.user_id);
     if (!m) return fail_all<prefetch_result>(users.size(), decode_failure());
     user.recent_memories.push_back(std::move(*m));

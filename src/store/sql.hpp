@@ -12,20 +12,22 @@ inline const pg::statement get_onboarding{"store_get_onboarding",
     "SELECT user_id, state::text FROM onboarding WHERE user_id = ANY($1::text[])"};
 
 // Everything a prefetch needs about each user, for the whole batch in one statement (one
-// snapshot): memory count, the N most recently updated memories (the limit travels per
-// user, walking the (user_id, updated_at DESC) index), profile and onboarding state.
+// snapshot): the N most recently updated memories (the limit travels per user, walking
+// the (user_id, updated_at DESC) index), profile and onboarding state, memory count.
 // Rows come per memory, newest first; the profile and onboarding state ride only on a
 // user's first row (rn = 1, or the single row of a user without memories, rn NULL), so a
-// large profile is not repeated N times.
+// large profile is not repeated N times. The count costs nothing when the page is not
+// full: it is then the number of rows. Only a full page (rn = lim) runs count(*), on its
+// last row (a CASE evaluates its subquery only for the rows that take that branch).
 inline const pg::statement user_snapshots{"store_user_snapshots",
-    "SELECT u.ord, c.n, m.rn, "
+    "SELECT u.ord, CASE WHEN m.rn = u.lim THEN (SELECT count(*) FROM memories c WHERE c.user_id = u.user_id) END, "
+    "  m.rn, "
     "  CASE WHEN m.rn IS NULL OR m.rn = 1 THEN p.profile END, "
     "  CASE WHEN m.rn IS NULL OR m.rn = 1 THEN o.state::text END, "
     "  m.category, m.key, m.value, m.created_at, m.updated_at "
     "FROM unnest($1::text[], $2::int4[]) WITH ORDINALITY AS u(user_id, lim, ord) "
     "LEFT JOIN profiles p ON p.user_id = u.user_id "
     "LEFT JOIN onboarding o ON o.user_id = u.user_id "
-    "CROSS JOIN LATERAL (SELECT count(*) AS n FROM memories WHERE user_id = u.user_id) c "
     "LEFT JOIN LATERAL (SELECT category, key, value, created_at, updated_at, "
     "    row_number() OVER (ORDER BY updated_at DESC, category, key) AS rn "
     "  FROM memories WHERE user_id = u.user_id ORDER BY updated_at DESC, category, key LIMIT u.lim) m ON true "

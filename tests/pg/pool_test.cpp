@@ -176,6 +176,33 @@ TEST_CASE("statements are prepared once per connection and reused by name") {
   });
 }
 
+TEST_CASE("a statement whose columns changed type under its prepared plan is prepared again and answers") {
+  static const pg::statement create{"test_stale_create", "CREATE TABLE IF NOT EXISTS test_stale (v int4)"};
+  static const pg::statement reset{"test_stale_reset", "ALTER TABLE test_stale ALTER COLUMN v TYPE int4"};
+  static const pg::statement widen{"test_stale_widen", "ALTER TABLE test_stale ALTER COLUMN v TYPE int8"};
+  static const pg::statement fill{"test_stale_fill", "INSERT INTO test_stale SELECT 7 WHERE NOT EXISTS (SELECT 1 FROM test_stale)"};
+  static const pg::statement read{"test_stale_read", "SELECT v FROM test_stale"};
+  test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    pg::connection_pool pool(ex, test::params(1));
+    pg::connection_pool other(ex, test::params(1));
+    pool.start();
+    other.start();
+    for (const auto* st : {&create, &reset, &fill}) REQUIRE(!std::get<0>(co_await test::simple{other}.query(*st)));
+    auto [e1, before, d1] = co_await test::simple{pool}.query(read);
+    REQUIRE_MESSAGE(!e1, d1.message());
+    // Another session changes the result type: PostgreSQL refuses the cached plan (0A000).
+    REQUIRE(!std::get<0>(co_await test::simple{other}.query(widen)));
+    for (int i = 0; i < 3; ++i) {
+      auto [e2, after, d2] = co_await test::simple{pool}.query(read);
+      CHECK_MESSAGE(!e2, d2.message());
+      CHECK(after.get<std::int64_t>(0, 0) == 7);
+    }
+    CHECK(pool.stats().retries == 1);
+    CHECK(pool.stats().prepares == 2);
+    CHECK(pool.stats().reconnects == 0);
+  });
+}
+
 TEST_CASE("batch statements are planned once (generic_plans), or per execution when turned off") {
   static const pg::statement by_ids{"test_plans_by_ids", "SELECT x FROM unnest($1::text[]) AS t(x) WHERE x = ANY($1::text[])"};
   static const pg::statement plans{"test_plans_seen",

@@ -18,7 +18,7 @@ struct pool_stats {
   std::uint64_t round_trips = 0;  // flushes: everything a tick sent on a connection, and its results
   std::uint64_t errors = 0;       // statement groups that failed, for any reason
   std::uint64_t timeouts = 0;     // groups cancelled at their deadline
-  std::uint64_t retries = 0;      // reads resent after their connection died
+  std::uint64_t retries = 0;      // groups resent: reads after their connection died, stale plans
   std::uint64_t reconnects = 0;   // connections re-established after a failure
   std::uint64_t connect_failures = 0;
   std::size_t pool_size = 0;      // configured connections

@@ -8,6 +8,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,10 @@ struct migration {
 const std::vector<migration>& migrations();
 
 namespace detail {
-boost::asio::awaitable<result<int>> migrate(pg::connection_pool& pool);
+// Applies the pending migrations up to and including `up_to_version` (tests build a
+// database at an older schema this way, then upgrade it).
+boost::asio::awaitable<result<int>> migrate(pg::connection_pool& pool,
+                                           int up_to_version = std::numeric_limits<int>::max());
 }
 
 // Applies the pending migrations. Completes with void(error_code, int): how many were
