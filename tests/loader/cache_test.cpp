@@ -42,6 +42,27 @@ TEST_CASE("unbounded cache answers repeated loads without a batch") {
   CHECK(calls == std::vector<std::vector<int>>{{1}, {2}});
 }
 
+TEST_CASE("a cache hit on the loader's thread resumes within the same tick; async_load's hit is posted") {
+  std::vector<std::vector<int>> calls;
+  test::run([&](auto ex) -> asio::awaitable<void> {
+    loader<int, int> l(ex, test::recording_batch{&calls}, cache(cache_mode::unbounded));
+    l.prime(5, 50);
+    bool other_job_ran = false;
+    asio::post(ex, [&] { other_job_ran = true; });
+    for (int i = 0; i < 3; ++i) CHECK(co_await l.load(5) == 50);
+    CHECK_FALSE(other_job_ran);  // no trip through the executor's queue
+    bool completed = false;
+    l.async_load(5, [&](error_code ec, int v) { completed = !ec && v == 50; });
+    CHECK_FALSE(completed);  // a handler is never invoked from its initiation
+    co_await test::yield();
+    CHECK(completed);
+    CHECK(other_job_ran);
+    CHECK(l.stats().loads == 4);
+    CHECK(l.stats().cache_hits == 4);
+    CHECK(calls.empty());
+  });
+}
+
 TEST_CASE("errors are not cached") {
   int calls = 0;
   test::run([&](auto ex) -> asio::awaitable<void> {

@@ -96,7 +96,14 @@ class loader {
 
   // `co_await loader.load(key)`: the value, or throws load_error whose what() names the
   // problem (and whose code() is the error_code above).
+  //
+  // A cache hit on the loader's own thread does not suspend for a batch: it is an
+  // awaitable that has its value already, so the caller resumes within the same tick
+  // without a handler, a waiter or a trip through the executor's queue. (An asynchronous
+  // operation must not call its handler from its initiation; this is no operation, just
+  // a coroutine that returns at once. async_load keeps the rule: its hits are posted.)
   asio::awaitable<V> load(K key) {
+    if (const V* v = core_->cached_here(key)) return ready(*v);
     return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, V)>(
         initiate_load<detail::completion_style::exception>{core_.get()}, asio::use_awaitable,
         std::move(key), static_cast<diagnostics*>(nullptr));
@@ -139,6 +146,8 @@ class loader {
   loader_stats stats() const noexcept { return core_->counters()->snapshot(); }
 
  private:
+  static asio::awaitable<V> ready(V value) { co_return value; }
+
   template <detail::completion_style Style>
   struct initiate_load {
     core_type* core;

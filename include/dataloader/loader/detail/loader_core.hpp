@@ -114,6 +114,19 @@ class loader_core final : public cancel_target<V>,
     schedule_dispatch();
   }
 
+  // The cached value of a load made on the loader's own thread, counted as a load and a
+  // hit; nullptr when not cached or when called elsewhere (the load then takes the
+  // queued path, which also checks the cache).
+  const V* cached_here(const K& key) {
+    if (!cache_.enabled() || shut_down_ || !probe_.running_here()) return nullptr;
+    const V* v = cache_.find(key);
+    if (v != nullptr) {
+      counters_->loads.add();
+      counters_->cache_hits.add();
+    }
+    return v;
+  }
+
   // Called from a cancellation handler, which must not be destroyed while it runs:
   // completing the waiter clears its slot, so the completion is posted.
   void cancel(waiter<V>* w) override {
