@@ -162,6 +162,7 @@ int serve(const cli::options& o) {
   store::store_options so;
   so.max_batch_size = o.max_batch_size;
   so.batch_window = o.batch_window;
+  so.smart_batching = o.smart_batching;
   so.coalesce = o.coalesce;
   store::memory_store store(pool, so, &registry);
   http::service_config sc;
@@ -197,9 +198,9 @@ int serve(const cli::options& o) {
   const auto ep = srv.local_endpoint();
   std::fprintf(stderr,
                "dataloader-server %s listening on %s:%u (threads %zu, pool %zu, max batch %zu, batch window %lld us, "
-               "coalesce %s, max in-flight %zu, auth %s)\n",
+               "smart batching %s, coalesce %s, max in-flight %zu, auth %s)\n",
                DATALOADER_VERSION, ep.address().to_string().c_str(), ep.port(), threads, pool.config().size, o.max_batch_size,
-               static_cast<long long>(o.batch_window.count()), o.coalesce ? "on" : "off", o.max_inflight,
+               static_cast<long long>(o.batch_window.count()), o.smart_batching ? "on" : "off", o.coalesce ? "on" : "off", o.max_inflight,
                o.api_token ? "bearer token" : "none (loopback only)");
   std::vector<std::thread> workers;
   for (std::size_t i = 1; i < threads; ++i) workers.emplace_back([&] { io.run(); });

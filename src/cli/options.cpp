@@ -38,6 +38,8 @@ options (environment fallback in brackets):
   --pool-size N           PostgreSQL connections, default one per core, at least 2 [DATALOADER_POOL_SIZE]
   --max-batch-size N      keys per batch, default 1000 [DATALOADER_MAX_BATCH_SIZE]
   --batch-window-us N     wait this long to gather a batch, default 0 = end of tick [DATALOADER_BATCH_WINDOW_US]
+  --smart-batching on|off while every PostgreSQL connection is busy, a ready batch keeps
+                          gathering keys until one is free; default on [DATALOADER_SMART_BATCHING]
   --coalesce on|off       off = one statement per lookup (the N+1 baseline) [DATALOADER_COALESCE]
   --api-token TOKEN       require Authorization: Bearer TOKEN [DATALOADER_API_TOKEN]
   --max-inflight N        requests in flight before answering 503, default 1024 [DATALOADER_MAX_INFLIGHT]
@@ -98,6 +100,7 @@ parse_outcome parse(const std::vector<std::string>& args, const char* (*getenv)(
       {"--pool-size", {"DATALOADER_POOL_SIZE", count(o.pool_size, 1, 1000)}},
       {"--max-batch-size", {"DATALOADER_MAX_BATCH_SIZE", count(o.max_batch_size, 1, 100000)}},
       {"--batch-window-us", {"DATALOADER_BATCH_WINDOW_US", count(window_us, 0, 10'000'000)}},
+      {"--smart-batching", {"DATALOADER_SMART_BATCHING", on_off(o.smart_batching)}},
       {"--coalesce", {"DATALOADER_COALESCE", on_off(o.coalesce)}},
       {"--api-token", {"DATALOADER_API_TOKEN", [&](const std::string& name, const std::string& v) -> std::string {
          if (v.empty()) return name + ": must not be empty";

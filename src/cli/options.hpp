@@ -21,6 +21,7 @@ struct options {
   std::size_t pool_size = 0;     // 0: pg::default_pool_size()
   std::size_t max_batch_size = 1000;
   std::chrono::microseconds batch_window{0};
+  bool smart_batching = true;
   bool coalesce = true;
   std::optional<std::string> api_token;
   std::size_t max_inflight = 1024;

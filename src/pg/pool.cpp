@@ -333,6 +333,25 @@ void pool_impl::update_gauges() {
   counters_.connected.set(connected);
   counters_.in_use.set(in_use);
   counters_.waiting.set(waiting_.size() + lease_waiters_.size());
+  if (!unsaturated_waiters_.empty() && !saturated()) {
+    for (auto& f : std::exchange(unsaturated_waiters_, {})) asio::post(ex_, std::move(f));
+  }
+}
+
+bool pool_impl::saturated() const {
+  if (closed_) return false;
+  bool any_open = false;
+  for (const auto& c : conns_) {
+    if (!c->ready() || c->leased) continue;
+    if (c->load() == 0) return false;
+    any_open = true;
+  }
+  return any_open;
+}
+
+void pool_impl::when_unsaturated(std::function<void()> f) {
+  if (!saturated()) return asio::post(ex_, std::move(f));
+  unsaturated_waiters_.push_back(std::move(f));
 }
 
 void submit(const std::shared_ptr<pool_impl>& pool, std::vector<query> queries, query_options options,
@@ -395,6 +414,10 @@ void connection_pool::start() {
 void connection_pool::close() {
   asio::dispatch(impl_->executor(), [impl = impl_] { impl->close(); });
 }
+
+bool connection_pool::saturated() const { return impl_->saturated(); }
+
+void connection_pool::when_unsaturated(std::function<void()> f) { impl_->when_unsaturated(std::move(f)); }
 
 pool_stats connection_pool::stats() const {
   auto& c = impl_->counters();

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -85,6 +86,9 @@ class pool_impl : public std::enable_shared_from_this<pool_impl> {
                           std::deque<request_ptr> in_flight, const std::string& message);
   void on_load_changed();
 
+  bool saturated() const;
+  void when_unsaturated(std::function<void()> f);
+
  private:
   connection* pick();
   bool database_down() const;
@@ -100,6 +104,7 @@ class pool_impl : public std::enable_shared_from_this<pool_impl> {
   pool_params params_;
   pool_counters counters_;
   std::vector<std::shared_ptr<connection>> conns_;
+  std::vector<std::function<void()>> unsaturated_waiters_;  // posted when not saturated()
   std::deque<request_ptr> waiting_;
   std::deque<lease_ptr> lease_waiters_;
   std::atomic<std::uint64_t> last_id_{0};

@@ -47,6 +47,14 @@ loader_options store_impl::loader_opts(const char* name) const {
   o.max_batch_size = options.max_batch_size;
   o.batch_window = options.batch_window;
   o.cache = cache_mode::off;  // long-lived loaders in front of data that changes
+  if (options.smart_batching) {
+    // Loaders and pool share the pool's strand, where both calls must run.
+    o.hold = [p = &pool](std::function<void()> go) {
+      if (!p->saturated()) return false;
+      p->when_unsaturated(std::move(go));
+      return true;
+    };
+  }
   return o;
 }
 

@@ -67,6 +67,99 @@ TEST_CASE("batch_window dispatches a full batch without waiting") {
   CHECK(calls[0].size() == 4);
 }
 
+// A consumer that is saturated while the test says so, and counts what it is asked.
+struct fake_hold {
+  bool saturated = false;
+  int asked = 0;
+  std::vector<std::function<void()>> goes;
+  loader_options options(std::size_t max_batch_size = 1000) {
+    loader_options o;
+    o.max_batch_size = max_batch_size;
+    o.hold = [this](std::function<void()> go) {
+      ++asked;
+      if (!saturated) return false;
+      goes.push_back(std::move(go));
+      return true;
+    };
+    return o;
+  }
+  void free_up(asio::io_context& io) {
+    saturated = false;
+    for (auto& g : std::exchange(goes, {})) asio::post(io, std::move(g));
+  }
+};
+
+TEST_CASE("smart batching: with the consumer free, a batch goes at the end of its tick") {
+  std::vector<std::vector<int>> calls;
+  fake_hold hold;
+  asio::io_context io;
+  loader<int, int> l(io.get_executor(), test::recording_batch{&calls}, hold.options());
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    CHECK(co_await l.load(1) == 10);
+    CHECK(co_await l.load(2) == 20);
+  }, asio::detached);
+  io.run();
+  CHECK(calls == std::vector<std::vector<int>>{{1}, {2}});
+  CHECK(hold.asked == 2);
+}
+
+TEST_CASE("smart batching: while the consumer is saturated, a ready batch keeps gathering across ticks") {
+  std::vector<std::vector<int>> calls;
+  fake_hold hold;
+  hold.saturated = true;
+  asio::io_context io;
+  loader<int, int> l(io.get_executor(), test::recording_batch{&calls}, hold.options());
+  int done = 0;
+  for (int tick = 0; tick < 3; ++tick) {
+    for (int i = 0; i < 2; ++i)
+      asio::co_spawn(io, [&, k = tick * 2 + i]() -> asio::awaitable<void> {
+        CHECK(co_await l.load(k) == k * 10);
+        ++done;
+      }, asio::detached);
+    test::step(io);  // the tick ends; the batch is ready but held
+    CHECK(calls.empty());
+  }
+  CHECK(hold.goes.size() == 1);  // asked once, then waiting for its go
+  hold.free_up(io);
+  test::finish(io);
+  CHECK(calls == std::vector<std::vector<int>>{{0, 1, 2, 3, 4, 5}});
+  CHECK(done == 6);
+  CHECK(l.stats().batches == 1);
+}
+
+TEST_CASE("smart batching: a batch that fills up goes at once, saturated or not") {
+  std::vector<std::vector<int>> calls;
+  fake_hold hold;
+  hold.saturated = true;
+  asio::io_context io;
+  loader<int, int> l(io.get_executor(), test::recording_batch{&calls}, hold.options(3));
+  for (int k = 0; k < 7; ++k)
+    asio::co_spawn(io, [&, k]() -> asio::awaitable<void> { co_await l.load(k); }, asio::detached);
+  test::step(io);
+  // 7 keys in one tick: two full batches went, the seventh key waits for the consumer.
+  CHECK(calls == std::vector<std::vector<int>>{{0, 1, 2}, {3, 4, 5}});
+  hold.free_up(io);
+  test::finish(io);
+  CHECK(calls.size() == 3);
+  CHECK(calls[2] == std::vector<int>{6});
+}
+
+TEST_CASE("smart batching: destroying a loader with a held batch aborts its waiters") {
+  fake_hold hold;
+  hold.saturated = true;
+  asio::io_context io;
+  std::vector<std::vector<int>> calls;
+  auto l = std::make_unique<loader<int, int>>(io.get_executor(), test::recording_batch{&calls}, hold.options());
+  error_code got;
+  l->async_load(1, [&](error_code ec, int) { got = ec; });
+  test::step(io);
+  l.reset();
+  hold.free_up(io);  // the go arrives after the loader is gone: nothing happens
+  test::finish(io);
+  CHECK(got == asio::error::operation_aborted);
+  CHECK(calls.empty());
+}
+
 TEST_CASE("splits more keys than max_batch_size into concurrent calls") {
   asio::io_context io;
   test::held_batches held;

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <string>
 
 namespace dataloader {
@@ -34,6 +35,15 @@ struct loader_options {
   // posted by the first pending load). Greater: dispatch that long after the first pending
   // key, to gather loads across ticks; a full batch is dispatched at once regardless.
   std::chrono::microseconds batch_window{0};
+
+  // Smart batching: asked on the loader's executor when a batch is ready to go (its tick,
+  // or its window, ended) and not full. Returning true means that whatever serves the
+  // batches is saturated and this one would only queue behind the others: the batch
+  // keeps gathering keys, and the hold calls `go` once, on the loader's executor, when
+  // it can take a batch. A batch that fills up (max_batch_size keys) goes at once.
+  // Empty: a batch goes when it is ready. (The memory store passes "every connection of
+  // the pool has a round trip in flight".)
+  std::function<bool(std::function<void()> go)> hold;
 
   // Off by default: a long-lived loader must not serve stale data; choose unbounded for a
   // per-request loader, or lru with a ttl for a shared read-mostly cache.

@@ -48,6 +48,7 @@
 #include <boost/asio/strand.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <variant>
 #include <vector>
@@ -144,6 +145,14 @@ class connection_pool {
   pool_stats stats() const;
   // At least one connection is up.
   bool healthy() const noexcept;
+
+  // For batching that adapts to load; both only on get_executor(). Saturated: every open
+  // connection already has a round trip in flight or queued, so a statement sent now
+  // would wait behind another (with no connection open it is not: work then fails fast).
+  bool saturated() const;
+  // Runs `f` once on get_executor() as soon as the pool is not saturated (posted, never
+  // inline; at once if it is not saturated now; also when the pool closes).
+  void when_unsaturated(std::function<void()> f);
 
  private:
   friend class pooled_connection;

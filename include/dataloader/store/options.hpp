@@ -8,8 +8,12 @@ namespace dataloader::store {
 struct store_options {
   // Keys per loader batch call, and items per write statement.
   std::size_t max_batch_size = 1000;
-  // 0: dispatch at the end of the current tick.
+  // 0: a batch is ready at the end of the current tick.
   std::chrono::microseconds batch_window{0};
+  // A ready batch that would only queue behind round trips already in flight on every
+  // connection of the pool keeps gathering keys until a connection can take it (or it
+  // is full); with a connection free it goes at once. false: it goes when ready.
+  bool smart_batching = true;
   // false: the N+1 baseline. Every lookup, saved item, deleted key and searched category
   // is its own statement (prefetch: profile, memories, count and onboarding separately),
   // with the same results. For comparison only.

@@ -277,8 +277,15 @@ class loader_core final : public cancel_target<V>,
   void dispatch() {
     if (pending_.empty()) return;
     std::vector<entry*> ready;
-    ready.swap(pending_);
-    pending_.swap(spare_);  // reuse capacity: pending_ is empty again
+    if (std::size_t full = pending_.size() - pending_.size() % opts_.max_batch_size; gathering()) {
+      // Saturated consumer: full batches go, the rest keeps gathering.
+      if (full == 0) return;
+      ready.assign(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(full));
+      pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(full));
+    } else {
+      ready.swap(pending_);
+      pending_.swap(spare_);  // reuse capacity: pending_ is empty again
+    }
     std::vector<std::shared_ptr<batch>> batches;
     std::shared_ptr<batch> current;
     for (entry* e : ready) {
@@ -305,6 +312,21 @@ class loader_core final : public cancel_target<V>,
       counters_->record_batch(b->keys.size());
       call_batch_function(b);
     }
+  }
+
+  // Smart batching (loader_options::hold): true while batches that are not full should
+  // keep gathering keys. Asks the hold at most once per `go`; a loader shutting down never
+  // waits.
+  bool gathering() {
+    if (!opts_.hold || shut_down_) return false;
+    if (holding_) return true;
+    holding_ = opts_.hold([weak = this->weak_from_this()] {
+      if (auto self = weak.lock()) {
+        self->holding_ = false;
+        self->dispatch();
+      }
+    });
+    return holding_;
   }
 
   void call_batch_function(const std::shared_ptr<batch>& b) {
@@ -380,6 +402,7 @@ class loader_core final : public cancel_target<V>,
   std::optional<asio::steady_timer> window_timer_;  // only with a batch window
   bool timer_armed_ = false;
   bool dispatch_posted_ = false;
+  bool holding_ = false;  // a hold's `go` is outstanding
   bool shut_down_ = false;
 };
 
