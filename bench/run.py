@@ -13,8 +13,12 @@ import argparse, datetime, json, os, platform, re, shutil, subprocess, sys, temp
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench", "loader"))
+sys.path.insert(0, os.path.join(ROOT, "bench", "pg"))
+sys.path.insert(0, os.path.join(ROOT, "bench", "node"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 from service import Server, free_port  # noqa: E402
+import statement_cost  # noqa: E402
+import peer  # noqa: E402
 
 
 def sh(*cmd, **kw):
@@ -54,17 +58,39 @@ def parse_wrk(out):
             "socket_errors": sum(map(int, errors.groups())) if errors else 0}
 
 
+def wrk(base, script, users, conns, seconds, warm=True):
+    threads = f"-t{min(2, conns)}"  # wrk wants at least one connection per thread
+    env = {**os.environ, "USERS": str(users)}
+    if warm:  # connections, prepared statements, caches
+        subprocess.run(["wrk", threads, f"-c{conns}", "-d1s", "-s", script, base], capture_output=True, env=env)
+    return sh("wrk", threads, f"-c{conns}", f"-d{seconds}s", "--latency", "-s", script, base, env=env)
+
+
+def node_peer_load(url, script, users, conns, seconds, workers):
+    """The Node.js graphql/dataloader peer under the same wrk load."""
+    srv = peer.NodeServer(free_port(), url, workers=workers)
+    try:
+        subprocess.run(["wrk", "-t2", f"-c{conns}", "-d1s", "-s", script, srv.base], capture_output=True,
+                       env={**os.environ, "USERS": str(users)})
+        pids = srv.pids()
+        cpu0 = sum(cpu_seconds(p) for p in pids)
+        r = parse_wrk(wrk(srv.base, script, users, conns, seconds, warm=False))
+        cpu1 = sum(cpu_seconds(p) for p in pids)
+    finally:
+        srv.stop()
+    r.update({"connections": conns, "workers": workers,
+              "server_cpu_us_per_request": (cpu1 - cpu0) * 1e6 / max(1, r["requests"])})
+    return r
+
+
 def http_load(binary, url, script, users, conns, seconds, server_args, pg_url):
     srv = Server(binary, url, *server_args, threads=None)  # the default: one per core
     try:
-        # Warm-up: connections, prepared statements, caches.
-        threads = f"-t{min(2, conns)}"  # wrk wants at least one connection per thread
-        subprocess.run(["wrk", threads, f"-c{conns}", "-d1s", "-s", script, srv.base], capture_output=True,
-                       env={**os.environ, "USERS": str(users)})
+        subprocess.run(["wrk", f"-t{min(2, conns)}", f"-c{conns}", "-d1s", "-s", script, srv.base], capture_output=True,
+                       env={**os.environ, "USERS": str(users)})  # warm-up: connections, prepared statements
         before, cpu0 = get_json(srv.base + "/stats"), cpu_seconds(srv.proc.pid)
         sh("psql", "-X", "-q", "-d", pg_url, "-c", "SELECT pg_stat_statements_reset()")
-        out = sh("wrk", threads, f"-c{conns}", f"-d{seconds}s", "--latency", "-s", script, srv.base,
-                 env={**os.environ, "USERS": str(users)})
+        out = wrk(srv.base, script, users, conns, seconds, warm=False)
         cpu1, after = cpu_seconds(srv.proc.pid), get_json(srv.base + "/stats")
         counted = int(sh("psql", "-X", "-t", "-A", "-d", pg_url, "-c",
                          "SELECT coalesce(sum(calls),0) FROM pg_stat_statements WHERE query NOT ILIKE '%pg_stat_statements%'").strip())
@@ -134,6 +160,11 @@ def main():
         results["seed_demo"] = {"users": users, "memories_per_user": 10, "seconds": round(time.time() - t0, 2)}
         sh("psql", "-X", "-q", "-d", url, "-c", "VACUUM ANALYZE")
 
+        # What PostgreSQL can do: the prefetch statement alone under pgbench.
+        results["pg_statement"] = statement_cost.measure(url, statement_cost.statement_sql("user_snapshots"), users,
+                                                         seconds=1 if quick else 4, repeats=1 if quick else 5)
+        print("pg statement:", json.dumps(results["pg_statement"]), flush=True)
+
         seconds = 1 if quick else 10
         conns_list = [16] if quick else [1, 16, 64, 256]
         prefetch = os.path.join(ROOT, "bench", "http", "prefetch.lua")
@@ -150,6 +181,27 @@ def main():
             return points
 
         results["http_prefetch"] = on_off("prefetch", prefetch, url, conns_list)
+
+        # The Node.js peer: graphql/dataloader 2.2.3 + node-postgres, one process and two.
+        results["node_peer"] = []
+        if peer.available():
+            for workers in ([1] if quick else [1, 2]):
+                r = node_peer_load(url, prefetch, users, 16 if quick else 64, seconds, workers)
+                results["node_peer"].append(r)
+                print("node peer:", json.dumps(r), flush=True)
+
+        # How batches are formed, at every load: smart batching (the default) against the
+        # end of the tick and fixed windows.
+        results["batching"] = []
+        modes = {"smart": [], "tick": ["--smart-batching", "off"],
+                 "window 200 us": ["--smart-batching", "off", "--batch-window-us", "200"],
+                 "window 1000 us": ["--smart-batching", "off", "--batch-window-us", "1000"]}
+        for conns in conns_list:
+            for mode, args in (list(modes.items())[:2] if quick else modes.items()):
+                r = http_load(server_bin, url, prefetch, users, conns, seconds, args, url)
+                r.update({"connections": conns, "mode": mode})
+                results["batching"].append(r)
+                print("batching:", json.dumps(r), flush=True)
         # The same with PostgreSQL "across a network": a relay delaying each direction.
         delay_us = 250
         proxy_port = free_port()
@@ -169,8 +221,7 @@ def main():
         results["http_save"] = on_off("save", save, url, [16 if quick else 64])
         results["batch_settings"] = []
         if not quick:
-            for args in (["--max-batch-size", "10"], ["--max-batch-size", "100"], ["--max-batch-size", "1000"],
-                         ["--batch-window-us", "200"], ["--batch-window-us", "1000"]):
+            for args in (["--max-batch-size", "10"], ["--max-batch-size", "100"], ["--max-batch-size", "1000"]):
                 r = http_load(server_bin, url, prefetch, users, 64, seconds, args, url)
                 r.update({"connections": 64, "settings": " ".join(args)})
                 results["batch_settings"].append(r)
@@ -191,7 +242,9 @@ def main():
         # The smoke run checks that every part produced its figures.
         assert results["http_prefetch"] and all(r["requests"] > 0 for r in results["http_prefetch"])
         assert results["http_prefetch_remote"] and all(r["requests"] > 0 for r in results["http_prefetch_remote"])
-        assert all(r["non_2xx"] == 0 for r in results["http_prefetch"] + results["http_prefetch_remote"] + results["http_save"])
+        assert all(r["non_2xx"] == 0 for r in results["http_prefetch"] + results["http_prefetch_remote"] + results["http_save"]
+                   + results["batching"] + results["node_peer"])
+        assert results["pg_statement"]["us_per_user"] > 0 and results["batching"]
         print("quick benchmark: all parts ran")
 
 

@@ -436,6 +436,7 @@ void connection::on_deadline() {
     });
   }
   arm_deadline();
+  pool_->on_load_changed();  // stalled now: batches held for a free connection go
   // Last, with the connection settled: a handler may run inline and close the pool.
   const auto gen = generation_;
   for (request* r : due) {

@@ -48,6 +48,9 @@ class connection : public std::enable_shared_from_this<connection> {
   state current_state() const noexcept { return state_; }
   bool ready() const noexcept { return state_ == state::ready; }
   std::size_t load() const noexcept { return queued_.size() + in_flight_.size(); }
+  // The group the server is executing is past its deadline (answered, its cancel sent or
+  // due): work sent here now would wait on a server that may not be answering.
+  bool stalled() const noexcept { return !in_flight_.empty() && in_flight_.front()->timed_out; }
   int failed_attempts() const noexcept { return failed_attempts_; }
   bool leased = false;
 

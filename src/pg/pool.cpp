@@ -338,12 +338,14 @@ void pool_impl::update_gauges() {
   }
 }
 
+// A stalled connection ends saturation: whatever is held then goes, to wait under the
+// pool's own deadlines (which answer for a server that stopped) rather than unbounded.
 bool pool_impl::saturated() const {
   if (closed_) return false;
   bool any_open = false;
   for (const auto& c : conns_) {
     if (!c->ready() || c->leased) continue;
-    if (c->load() == 0) return false;
+    if (c->load() == 0 || c->stalled()) return false;
     any_open = true;
   }
   return any_open;
