@@ -34,13 +34,16 @@ const std::vector<migration>& migrations() {
       // only the collation keeps the table (no rewrite) and rebuilds its indexes.
       // Profile and onboarding lookups by one user id take hash indexes: one bucket page
       // instead of a walk down the tree (the primary keys stay for upserts and ANY()).
+      // Changing a column's type drops its statistics: without ANALYZE the planner
+      // guesses, and the prefetch statement ran 50 times slower on 100,000 users.
       {3, "byte-order keys, hash lookups of profiles and onboarding",
        {"ALTER TABLE memories ALTER COLUMN user_id TYPE text COLLATE \"C\", "
         "ALTER COLUMN category TYPE text COLLATE \"C\", ALTER COLUMN key TYPE text COLLATE \"C\"",
         "ALTER TABLE profiles ALTER COLUMN user_id TYPE text COLLATE \"C\"",
         "ALTER TABLE onboarding ALTER COLUMN user_id TYPE text COLLATE \"C\"",
         "CREATE INDEX IF NOT EXISTS profiles_user_hash ON profiles USING hash (user_id)",
-        "CREATE INDEX IF NOT EXISTS onboarding_user_hash ON onboarding USING hash (user_id)"}},
+        "CREATE INDEX IF NOT EXISTS onboarding_user_hash ON onboarding USING hash (user_id)",
+        "ANALYZE memories, profiles, onboarding"}},
   };
   return all;
 }

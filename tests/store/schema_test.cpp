@@ -21,6 +21,9 @@ const pg::statement collations{"schema_collations",
     "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() "
     "AND table_name IN ('memories', 'profiles', 'onboarding') AND column_name IN ('user_id', 'category', 'key') "
     "AND collation_name = 'C'"};
+const pg::statement key_statistics{"schema_key_statistics",
+    "SELECT count(*) FROM pg_stats WHERE schemaname = current_schema() AND attname = 'user_id' "
+    "AND tablename IN ('memories', 'profiles', 'onboarding')"};
 const pg::statement hash_indexes{"schema_hash_indexes",
     "SELECT count(*) FROM pg_indexes WHERE indexname IN ('profiles_user_hash', 'onboarding_user_hash') "
     "AND indexdef LIKE '%USING hash%'"};
@@ -105,6 +108,8 @@ TEST_CASE("a database at schema version 2 with data upgrades in place and answer
       CHECK(upgraded == static_cast<int>(store::migrations().size()) - 2);
       CHECK((co_await test::sql(pool, collations)).get<std::int64_t>(0, 0) == 5);
       CHECK((co_await test::sql(pool, hash_indexes)).get<std::int64_t>(0, 0) == 2);
+      // The type change dropped the columns' statistics; the migration gathers them again.
+      CHECK((co_await test::sql(pool, key_statistics)).get<std::int64_t>(0, 0) == 3);
       {
         dataloader::loader_registry registry;
         store::memory_store s(pool, {}, &registry);
