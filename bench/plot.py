@@ -67,6 +67,19 @@ set key top right
 set xtics rotate by -20
 plot "{tmp}/saves.dat" using ($1-0.18):3:xtic(2) with boxes title "new records", "" using ($1+0.18):4 with boxes title "overwriting"
 ''')
+    batching = r.get("batching") or []
+    if batching:
+        modes = list(dict.fromkeys(x["mode"] for x in batching))
+        for i, m in enumerate(modes):
+            with open(os.path.join(tmp, f"batching{i}.dat"), "w") as f:
+                for x in sorted((x for x in batching if x["mode"] == m), key=lambda x: x["connections"]):
+                    f.write(f'{x["connections"]} {x["requests_per_s"]} {x["statements_per_request"]}\n')
+        lines = ", ".join(f'"{tmp}/batching{i}.dat" using 1:2 with linespoints lw 2 title "{m}"' for i, m in enumerate(modes))
+        gnuplot(common + f'''set output "{docs}/batching.svg"
+set title "prefetch: smart batching vs the end of the tick and fixed windows"
+set ylabel "requests / s"
+plot {lines}
+''')
     print("plots written to docs/")
 
 

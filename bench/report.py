@@ -20,6 +20,46 @@ def prefetch_table(title, points):
     return out + ["", "Throughput, coalesce on / off, by connections: " + ", ".join(ratios) + ".", ""]
 
 
+def ceiling_and_peer(r):
+    """The prefetch statement's own ceiling (pgbench), the service at 64 connections against
+    it, and the Node.js graphql/dataloader peer in its best measured configuration."""
+    st, peers = r.get("pg_statement"), r.get("node_peer") or []
+    ours = next((x for x in r["http_prefetch"] if x["connections"] == 64 and x["coalesce"] == "on"), None)
+    if not st or not ours:
+        return []
+    out = ["### Against PostgreSQL's ceiling and the Node.js peer (prefetch, 64 connections)", "",
+           "| | requests/s (users/s) | server CPU µs/request |", "|---|---|---|",
+           f'| the prefetch statement alone, pgbench, {st["ceiling_clients"]} clients (64 users per execution; '
+           f'{st["us_per_user"]:.1f} µs per user with one client) | {st["ceiling_users_per_s"]:,} | |',
+           f'| dataloader-server | {ours["requests_per_s"]:,.0f} | {ours["server_cpu_us_per_request"]:.0f} |']
+    for p in peers:
+        out.append(f'| Node.js: graphql/dataloader 2.2.3 + pg, {p["workers"]} process{"es" if p["workers"] > 1 else ""}, '
+                   f'pool {p["pool"]} | {p["requests_per_s"]:,.0f} | {p["server_cpu_us_per_request"]:.0f} |')
+    best = max(peers, key=lambda p: p["requests_per_s"]) if peers else None
+    line = f'dataloader-server serves {ours["requests_per_s"] / st["ceiling_users_per_s"]:.0%} of the statement\'s ceiling'
+    if best:
+        line += f' and {ours["requests_per_s"] / best["requests_per_s"]:.1f}x the best Node.js configuration'
+    return out + ["", line + " (service, PostgreSQL and wrk share the cores). Where the service's CPU goes: "
+                  "[flame graph](docs/flame-prefetch.svg) (`python3 bench/flamegraph.py`).", ""]
+
+
+def batching_table(points):
+    """Smart batching against the end of the tick and fixed windows, by connections."""
+    if not points:
+        return []
+    modes = list(dict.fromkeys(x["mode"] for x in points))
+    out = ["### How batches are formed (prefetch): requests/s, statements/request, p99 ms", "",
+           "| connections | " + " | ".join(modes) + " |", "|---" * (len(modes) + 1) + "|"]
+    by = {(x["connections"], x["mode"]): x for x in points}
+    for c in sorted({x["connections"] for x in points}):
+        cells = [f'{by[(c, m)]["requests_per_s"]:,.0f}, {by[(c, m)]["statements_per_request"]:.3f}, {by[(c, m)]["p99_ms"]:.1f}'
+                 if (c, m) in by else "" for m in modes]
+        out.append(f"| {c} | " + " | ".join(cells) + " |")
+    return out + ["", "Smart batching (the default): a batch ready at the end of its tick goes at once while a pool "
+                  "connection is free, and keeps gathering keys while every connection has a round trip in flight. "
+                  "`tick`: `--smart-batching off`; windows: `--smart-batching off --batch-window-us N`.", ""]
+
+
 def report(r):
     m = r["machine"]
     out = [f'Measured {m["date"]} on {m["cores"]} cores ({m["cpu"]}), PostgreSQL {m["postgresql"]} on the same '
@@ -31,6 +71,8 @@ def report(r):
         rtt = 2 * remote[0]["one_way_delay_us"] / 1000
         out += prefetch_table(f"### The same, PostgreSQL {rtt:g} ms away (round trip through a delaying relay)", remote)
     out += ["![throughput](docs/http-throughput.svg) ![p99](docs/http-p99.svg) ![statements](docs/statements-per-request.svg)", ""]
+    out += ceiling_and_peer(r)
+    out += batching_table(r.get("batching") or [])
     out += ["### HTTP: `POST /v1/memories`, 1–10 items per request", "",
             "| connections | coalesce | requests/s | items saved/s | p99 ms | statements/request | statements/saved item |",
             "|---|---|---|---|---|---|---|"]
@@ -43,12 +85,7 @@ def report(r):
                 "| settings | requests/s | p99 ms | statements/request |", "|---|---|---|---|"]
         for x in r["batch_settings"]:
             out.append(f'| `{x["settings"]}` | {x["requests_per_s"]:,.0f} | {x["p99_ms"]:.2f} | {x["statements_per_request"]:.3f} |')
-        base = next((x for x in r["batch_settings"] if x["settings"] == "--max-batch-size 1000"), None)
-        if base:  # the defaults: max batch 1000, no window
-            notes = [f'`{x["settings"]}`: {x["requests_per_s"] / base["requests_per_s"]:.2f}x the requests/s, '
-                     f'p99 {x["p99_ms"]:.1f} vs {base["p99_ms"]:.1f} ms, {x["statements_per_request"] / base["statements_per_request"]:.2f}x the statements'
-                     for x in r["batch_settings"] if "window" in x["settings"]]
-            out += ["", "Does a window help? Against the defaults (max batch 1000, no window), measured side by side: " + "; ".join(notes) + "."]
+
     s, o = r["saves"], r.get("saves_overwrite")
     out += ["", f'### Saving {s["records"]:,} memories (median of {s["repeats"]}; every strategy starts from the same vacuumed state)', ""]
     if o:

@@ -66,9 +66,9 @@ def wrk(base, script, users, conns, seconds, warm=True):
     return sh("wrk", threads, f"-c{conns}", f"-d{seconds}s", "--latency", "-s", script, base, env=env)
 
 
-def node_peer_load(url, script, users, conns, seconds, workers):
+def node_peer_load(url, script, users, conns, seconds, workers, pool):
     """The Node.js graphql/dataloader peer under the same wrk load."""
-    srv = peer.NodeServer(free_port(), url, workers=workers)
+    srv = peer.NodeServer(free_port(), url, workers=workers, pool=pool)
     try:
         subprocess.run(["wrk", "-t2", f"-c{conns}", "-d1s", "-s", script, srv.base], capture_output=True,
                        env={**os.environ, "USERS": str(users)})
@@ -78,7 +78,7 @@ def node_peer_load(url, script, users, conns, seconds, workers):
         cpu1 = sum(cpu_seconds(p) for p in pids)
     finally:
         srv.stop()
-    r.update({"connections": conns, "workers": workers,
+    r.update({"connections": conns, "workers": workers, "pool": pool,
               "server_cpu_us_per_request": (cpu1 - cpu0) * 1e6 / max(1, r["requests"])})
     return r
 
@@ -182,11 +182,12 @@ def main():
 
         results["http_prefetch"] = on_off("prefetch", prefetch, url, conns_list)
 
-        # The Node.js peer: graphql/dataloader 2.2.3 + node-postgres, one process and two.
+        # The Node.js peer: graphql/dataloader 2.2.3 + node-postgres. Its best configuration
+        # is searched: node-postgres's default pool (10), larger pools, one process and two.
         results["node_peer"] = []
         if peer.available():
-            for workers in ([1] if quick else [1, 2]):
-                r = node_peer_load(url, prefetch, users, 16 if quick else 64, seconds, workers)
+            for workers, pool in ([(1, 10)] if quick else [(1, 10), (1, 32), (1, 64), (2, 16)]):
+                r = node_peer_load(url, prefetch, users, 16 if quick else 64, seconds, workers, pool)
                 results["node_peer"].append(r)
                 print("node peer:", json.dumps(r), flush=True)
 

@@ -143,7 +143,7 @@ TEST_CASE("the prefetch's memory count equals count(*) below, at and above the l
       const std::string prefix = s.options().coalesce ? "count-on-" : "count-off-";
       std::vector<std::string> users;
       for (int u = 0; u < 6; ++u) users.push_back(prefix + std::to_string(u));
-      for (int round = 0; round < 12; ++round) {
+      for (int round = 0; round < 8; ++round) {
         for (const auto& user : users) {
           std::vector<store::memory_input> saves;
           const int n = static_cast<int>(rng() % 9);
