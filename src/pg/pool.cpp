@@ -345,7 +345,7 @@ bool pool_impl::saturated() const {
   bool any_open = false;
   for (const auto& c : conns_) {
     if (!c->ready() || c->leased) continue;
-    if (c->load() == 0 || c->stalled()) return false;
+    if (c->load() < std::max<std::size_t>(1, params_.saturated_at_round_trips) || c->stalled()) return false;
     any_open = true;
   }
   return any_open;

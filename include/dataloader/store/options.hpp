@@ -11,8 +11,9 @@ struct store_options {
   // 0: a batch is ready at the end of the current tick.
   std::chrono::microseconds batch_window{0};
   // A ready batch that would only queue behind round trips already in flight on every
-  // connection of the pool keeps gathering keys until a connection can take it (or it
-  // is full); with a connection free it goes at once. false: it goes when ready.
+  // connection of the pool (connection_pool::saturated()) keeps gathering keys until a
+  // connection can take it (or it is full); otherwise it goes at once. false: it goes
+  // when ready.
   bool smart_batching = true;
   // false: the N+1 baseline. Every lookup, saved item, deleted key and searched category
   // is its own statement (prefetch: profile, memories, count and onboarding separately),
