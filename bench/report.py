@@ -48,7 +48,9 @@ def batching_table(points):
     if not points:
         return []
     modes = list(dict.fromkeys(x["mode"] for x in points))
-    out = ["### How batches are formed (prefetch): requests/s, statements/request, p99 ms", "",
+    rounds = points[0].get("rounds", 1)
+    out = ["### How batches are formed (prefetch): requests/s, statements/request, p99 ms"
+           + (f" (medians of {rounds} interleaved rounds)" if rounds > 1 else ""), "",
            "| connections | " + " | ".join(modes) + " |", "|---" * (len(modes) + 1) + "|"]
     by = {(x["connections"], x["mode"]): x for x in points}
     for c in sorted({x["connections"] for x in points}):
@@ -56,7 +58,7 @@ def batching_table(points):
                  if (c, m) in by else "" for m in modes]
         out.append(f"| {c} | " + " | ".join(cells) + " |")
     return out + ["", "Smart batching (the default): a batch ready at the end of its tick goes at once while a pool "
-                  "connection is free, and keeps gathering keys while every connection has a round trip in flight. "
+                  "connection can take it, and keeps gathering keys while every connection has two round trips in flight. "
                   "`tick`: `--smart-batching off`; windows: `--smart-batching off --batch-window-us N`.", ""]
 
 

@@ -9,7 +9,7 @@ It builds a Release tree (build-bench), starts a private PostgreSQL the same way
 tests do, seeds it, runs the C++ benchmarks, then dataloader-server under wrk with
 coalescing on and off. Every comparison is measured in the same run; figures are medians.
 """
-import argparse, datetime, json, os, platform, re, shutil, subprocess, sys, tempfile, time, urllib.request
+import argparse, datetime, json, os, platform, re, shutil, statistics, subprocess, sys, tempfile, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench", "loader"))
@@ -192,17 +192,26 @@ def main():
                 print("node peer:", json.dumps(r), flush=True)
 
         # How batches are formed, at every load: smart batching (the default) against the
-        # end of the tick and fixed windows.
+        # end of the tick and fixed windows. The modes take turns, three rounds, medians:
+        # single runs on shared cores swing by a third between neighbours.
         results["batching"] = []
         modes = {"smart": [], "tick": ["--smart-batching", "off"],
                  "window 200 us": ["--smart-batching", "off", "--batch-window-us", "200"],
                  "window 1000 us": ["--smart-batching", "off", "--batch-window-us", "1000"]}
+        if quick:
+            modes = dict(list(modes.items())[:2])
+        rounds = 1 if quick else 3
         for conns in conns_list:
-            for mode, args in (list(modes.items())[:2] if quick else modes.items()):
-                r = http_load(server_bin, url, prefetch, users, conns, seconds, args, url)
-                r.update({"connections": conns, "mode": mode})
+            runs = {mode: [] for mode in modes}
+            for _ in range(rounds):
+                for mode, args in modes.items():
+                    runs[mode].append(http_load(server_bin, url, prefetch, users, conns, 1 if quick else 5, args, url))
+            for mode, rs in runs.items():
+                r = {k: statistics.median(x[k] for x in rs) for k in rs[0] if isinstance(rs[0][k], (int, float))}
+                r.update({"connections": conns, "mode": mode, "rounds": rounds})
                 results["batching"].append(r)
                 print("batching:", json.dumps(r), flush=True)
+
         # The same with PostgreSQL "across a network": a relay delaying each direction.
         delay_us = 250
         proxy_port = free_port()
