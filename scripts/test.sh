@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 build_dir=build
 # Line tables only (-g1): enough for backtraces and sanitizer reports with file:line, and
 # about a quarter less compile time than full debug information (-g) on this code base.
-optimized=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG")
+# -O1: the suite asserts behaviour, not speed (benchmarks build their own Release tree),
+# and -O1 compiles faster; the whole tree built warning-free and passed at -O1 in 5 min.
+optimized=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG")
 cmake_args=("${optimized[@]}" -DDATALOADER_WERROR=ON)
 ctest_args=()
 build_targets=()
