@@ -58,23 +58,26 @@ def parse_wrk(out):
             "socket_errors": sum(map(int, errors.groups())) if errors else 0}
 
 
-def wrk(base, script, users, conns, seconds, warm=True):
+def wrk(base, script, users, conns, seconds):
+    """wrk's report of `seconds` of `script` at `conns` connections."""
     threads = f"-t{min(2, conns)}"  # wrk wants at least one connection per thread
-    env = {**os.environ, "USERS": str(users)}
-    if warm:  # connections, prepared statements, caches
-        subprocess.run(["wrk", threads, f"-c{conns}", "-d1s", "-s", script, base], capture_output=True, env=env)
-    return sh("wrk", threads, f"-c{conns}", f"-d{seconds}s", "--latency", "-s", script, base, env=env)
+    return sh("wrk", threads, f"-c{conns}", f"-d{seconds}s", "--latency", "-s", script, base,
+              env={**os.environ, "USERS": str(users)})
+
+
+def warm_up(base, script, users, conns):
+    """One second of the same load first: connections, prepared statements, caches."""
+    wrk(base, script, users, conns, 1)
 
 
 def node_peer_load(url, script, users, conns, seconds, workers, pool):
     """The Node.js graphql/dataloader peer under the same wrk load."""
     srv = peer.NodeServer(free_port(), url, workers=workers, pool=pool)
     try:
-        subprocess.run(["wrk", "-t2", f"-c{conns}", "-d1s", "-s", script, srv.base], capture_output=True,
-                       env={**os.environ, "USERS": str(users)})
+        warm_up(srv.base, script, users, conns)
         pids = srv.pids()
         cpu0 = sum(cpu_seconds(p) for p in pids)
-        r = parse_wrk(wrk(srv.base, script, users, conns, seconds, warm=False))
+        r = parse_wrk(wrk(srv.base, script, users, conns, seconds))
         cpu1 = sum(cpu_seconds(p) for p in pids)
     finally:
         srv.stop()
@@ -86,11 +89,10 @@ def node_peer_load(url, script, users, conns, seconds, workers, pool):
 def http_load(binary, url, script, users, conns, seconds, server_args, pg_url):
     srv = Server(binary, url, *server_args, threads=None)  # the default: one per core
     try:
-        subprocess.run(["wrk", f"-t{min(2, conns)}", f"-c{conns}", "-d1s", "-s", script, srv.base], capture_output=True,
-                       env={**os.environ, "USERS": str(users)})  # warm-up: connections, prepared statements
+        warm_up(srv.base, script, users, conns)
         before, cpu0 = get_json(srv.base + "/stats"), cpu_seconds(srv.proc.pid)
         sh("psql", "-X", "-q", "-d", pg_url, "-c", "SELECT pg_stat_statements_reset()")
-        out = wrk(srv.base, script, users, conns, seconds, warm=False)
+        out = wrk(srv.base, script, users, conns, seconds)
         cpu1, after = cpu_seconds(srv.proc.pid), get_json(srv.base + "/stats")
         counted = int(sh("psql", "-X", "-t", "-A", "-d", pg_url, "-c",
                          "SELECT coalesce(sum(calls),0) FROM pg_stat_statements WHERE query NOT ILIKE '%pg_stat_statements%'").strip())

@@ -132,14 +132,13 @@ void pool_impl::fail(request_ptr r, error_code ec, std::string message) {
 }
 
 void pool_impl::complete(request_ptr r) {
+  // Sent once more (never more): a read whose connection died, or any group refused for a
+  // stale plan (nothing of it committed).
   const bool lost = r->ec == errc::outcome_unknown || r->ec == errc::connection_lost || r->ec == sqlstate::admin_shutdown;
-  if (lost && r->options.retry_on_connection_loss && r->attempts == 1 && !r->pinned && !closed_) {
+  const bool resend = (lost && r->options.retry_on_connection_loss) || r->stale_plan;
+  if (resend && r->attempts == 1 && !r->pinned && !closed_) {
     counters_.retries.add();
-    r->options.retry_on_connection_loss = false;  // once
-    return route(std::move(r));
-  }
-  if (r->stale_plan && r->attempts == 1 && !r->pinned && !closed_) {
-    counters_.retries.add();
+    r->options.retry_on_connection_loss = false;
     return route(std::move(r));
   }
   answer(*r);

@@ -16,7 +16,6 @@ namespace pg = dataloader::pg;
 
 namespace {
 
-const pg::statement count_user{"schema_count_user", "SELECT count(*) FROM memories WHERE user_id = $1::text"};
 const pg::statement collations{"schema_collations",
     "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() "
     "AND table_name IN ('memories', 'profiles', 'onboarding') AND column_name IN ('user_id', 'category', 'key') "
@@ -155,7 +154,7 @@ TEST_CASE("the prefetch's memory count equals count(*) below, at and above the l
           if (!gone.empty()) co_await s.async_delete_memories(user, std::move(gone), std::nullopt, asio::use_awaitable);
         }
         for (const auto& user : users) {
-          const auto counted = *(co_await test::sql(pool, count_user, pg::params(user))).get<std::int64_t>(0, 0);
+          const auto counted = *(co_await test::sql(pool, test::count_user, pg::params(user))).get<std::int64_t>(0, 0);
           // Limits below, at and above the count: the page full, exactly full, not full.
           for (int limit : {1, std::max<int>(1, static_cast<int>(counted)), static_cast<int>(counted) + 1, 100}) {
             CAPTURE(user);

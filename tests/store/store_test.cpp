@@ -48,7 +48,6 @@ const pg::statement poison_fn{"test_poison_fn",
 const pg::statement poison_on{"test_poison_on",
     "CREATE OR REPLACE TRIGGER test_poison BEFORE INSERT OR UPDATE ON memories FOR EACH ROW EXECUTE FUNCTION test_poison()"};
 const pg::statement poison_off{"test_poison_off", "DROP TRIGGER IF EXISTS test_poison ON memories"};
-const pg::statement count_user{"test_count_user", "SELECT count(*) FROM memories WHERE user_id = $1::text"};
 const pg::statement migrations_count{"test_migrations_count", "SELECT count(*) FROM schema_migrations"};
 
 }  // namespace
@@ -286,7 +285,7 @@ TEST_CASE("a coalesced write that fails for one caller commits everyone else's (
     co_await test::sql(pool, poison_off);
     for (int c = 0; c < 8; ++c) {
       CAPTURE(c);
-      auto n = co_await test::sql(pool, count_user, pg::params("bisect" + std::to_string(c)));
+      auto n = co_await test::sql(pool, test::count_user, pg::params("bisect" + std::to_string(c)));
       if (c == 5) {
         CHECK(pg::sqlstate_of(got[c].error()) == "P0001");  // raise_exception, kept through the store
         CHECK(got[c].message().find("poisoned key poison") != std::string::npos);
@@ -396,7 +395,7 @@ TEST_CASE("a save with one invalid item is refused naming it, and writes nothing
     auto [ec, n0] = co_await s.async_save_memories(batch, d, asio::as_tuple(asio::use_awaitable));
     CHECK(ec == errc::invalid_argument);
     CHECK(d.message() == "memories[1].key: must be 1 to 256 bytes (got 257)");
-    auto n = co_await test::sql(pool, count_user, pg::params(std::string("refused")));
+    auto n = co_await test::sql(pool, test::count_user, pg::params(std::string("refused")));
     CHECK(n.get<std::int64_t>(0, 0) == 0);
   });
 }

@@ -37,6 +37,8 @@ dataloader::result<T> outcome(dataloader::error_code ec, T value, const dataload
   return value;
 }
 
+inline const pg::statement count_user{"test_count_user", "SELECT count(*) FROM memories WHERE user_id = $1::text"};
+
 inline const pg::statement stat_reset{"test_stat_reset", "SELECT pg_stat_statements_reset()"};
 inline const pg::statement stat_calls{"test_stat_calls",
     "SELECT coalesce(sum(calls), 0)::int8 FROM pg_stat_statements "

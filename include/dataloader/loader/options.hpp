@@ -41,8 +41,8 @@ struct loader_options {
   // batches is saturated and this one would only queue behind the others: the batch
   // keeps gathering keys, and the hold calls `go` once, on the loader's executor, when
   // it can take a batch. A batch that fills up (max_batch_size keys) goes at once.
-  // Empty: a batch goes when it is ready. (The memory store passes "every connection of
-  // the pool has a round trip in flight".)
+  // Empty: a batch goes when it is ready. (The memory store passes the pool's
+  // connection_pool::saturated().)
   std::function<bool(std::function<void()> go)> hold;
 
   // Off by default: a long-lived loader must not serve stale data; choose unbounded for a

@@ -148,8 +148,9 @@ class connection_pool {
 
   // For batching that adapts to load; both only on get_executor(). Saturated: every open
   // connection already has pool_params::saturated_at_round_trips round trips in flight or
-  // queued, so a statement sent now would wait behind them (with no connection open, or one whose current group is
-  // past its deadline, it is not: work then fails fast or waits under a deadline).
+  // queued, so a statement sent now would wait behind them (with no connection open, or
+  // one whose current group is past its deadline, it is not: work then fails fast or
+  // waits under a deadline).
   bool saturated() const;
   // Runs `f` once on get_executor() as soon as the pool is not saturated (posted, never
   // inline; at once if it is not saturated now; also when the pool closes).
