@@ -2,6 +2,7 @@
 (tests/http) and the benchmarks that drive whole processes (bench/soak.py,
 bench/slowloris.py). Standard library only.
 """
+import atexit
 import http.client
 import json
 import os
@@ -59,6 +60,17 @@ def raise_file_limit():
     return None if hard == resource.RLIM_INFINITY else hard
 
 
+_running_servers = set()
+
+
+@atexit.register
+def _stop_leftover_servers():
+    """A test that failed before its cleanup must not leave a server behind: it would hold
+    the test runner's output pipe open, and ctest would wait for it until its timeout."""
+    for server in list(_running_servers):
+        server.stop()
+
+
 class Server:
     """`binary serve` against `url` on a free loopback port, with `threads` threads (None:
     the server's default, one per core). Waits until /readyz says 200 (or only /healthz,
@@ -71,6 +83,7 @@ class Server:
         self.proc = subprocess.Popen(
             [binary, "serve", "--database-url", url, "--listen", f"127.0.0.1:{self.port}", *thread_args, *extra],
             stderr=stderr, env={**os.environ, **(env or {})})
+        _running_servers.add(self)
         deadline = time.time() + 20
         while time.time() < deadline:
             try:
@@ -98,6 +111,7 @@ class Server:
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
 
     def stop(self):
+        _running_servers.discard(self)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -131,12 +145,20 @@ class PgControl:
 
     def pause(self):
         """SIGSTOP to every process of the server: it stops answering, its sockets stay open."""
-        for pid in self.processes():
-            os.kill(pid, signal.SIGSTOP)
+        self._signal_all(self.processes(), signal.SIGSTOP)
 
     def resume(self):
-        for pid in reversed(self.processes()):
-            os.kill(pid, signal.SIGCONT)
+        self._signal_all(reversed(self.processes()), signal.SIGCONT)
+
+    @staticmethod
+    def _signal_all(pids, signum):
+        # A running backend may exit between the listing and the signal (its client closed,
+        # an autovacuum worker finished): there is nothing left to stop or resume then.
+        for pid in pids:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
 
 
 def server_owner_user():
