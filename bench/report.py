@@ -122,7 +122,9 @@ def report(r):
                    f'{vg.get("allocations_per_load", 0):.3f} | {"" if jsv is None else f"{jsv:.1f}"} |')
     out.append(f'| load_many of 100 (per key) | {L["ns_per_load"]["BM_load_many_100"]:.1f} | | | |')
     out.append(f'| cache hit | {L["ns_per_load"]["BM_cache_hit"]:.1f} | | | |')
-    out.append(f'| floor: bare `use_awaitable` op | {L["ns_per_load"]["BM_asio_awaitable_floor/100"]:.1f} | | | |')
+    floor = (L.get("valgrind") or {}).get("floor_100") or {}
+    out.append(f'| floor: bare `use_awaitable` op, 100 coroutines | {L["ns_per_load"]["BM_asio_awaitable_floor/100"]:.1f} | '
+               f'{floor.get("instructions_per_load", 0):.0f} | {floor.get("allocations_per_load", 0):.3f} | |')
     return "\n".join(out) + "\n"
 
 

@@ -3,6 +3,7 @@
 //   loader_bench --fixed COROUTINES LOADS_EACH     one fixed run, for valgrind: instructions
 //                                                  and allocations per load come from two
 //                                                  such runs of different length (bench/loader/measure.py)
+//   loader_bench --fixed-floor COROUTINES LOADS_EACH  the same for the Asio floor below
 #include "dataloader/dataloader.hpp"
 
 #include <benchmark/benchmark.h>
@@ -123,19 +124,21 @@ struct floor_queue {
   }
 };
 
+void run_floor(int coroutines, int loads_each) {
+  asio::io_context io(1);
+  floor_queue q;
+  q.io = &io;
+  for (int c = 0; c < coroutines; ++c)
+    asio::co_spawn(io, [&q, c, loads_each]() -> asio::awaitable<void> {
+      for (int i = 0; i < loads_each; ++i) benchmark::DoNotOptimize(co_await q.op(key_t_{c} * loads_each + i));
+    }, asio::detached);
+  io.run();
+}
+
 void BM_asio_awaitable_floor(benchmark::State& state) {
   const int coroutines = static_cast<int>(state.range(0));
   const int loads_each = 200'000 / coroutines;
-  for (auto _ : state) {
-    asio::io_context io(1);
-    floor_queue q;
-    q.io = &io;
-    for (int c = 0; c < coroutines; ++c)
-      asio::co_spawn(io, [&q, c, loads_each]() -> asio::awaitable<void> {
-        for (int i = 0; i < loads_each; ++i) benchmark::DoNotOptimize(co_await q.op(key_t_{c} * loads_each + i));
-      }, asio::detached);
-    io.run();
-  }
+  for (auto _ : state) run_floor(coroutines, loads_each);
   state.counters["ns_per_load"] = benchmark::Counter(
       static_cast<double>(coroutines) * loads_each,
       benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
@@ -147,6 +150,10 @@ BENCHMARK(BM_asio_awaitable_floor)->Arg(100)->Unit(benchmark::kMillisecond)->Use
 int main(int argc, char** argv) {
   if (argc == 4 && std::strcmp(argv[1], "--fixed") == 0) {
     run_distinct(std::atoi(argv[2]), std::atoi(argv[3]));
+    return 0;
+  }
+  if (argc == 4 && std::strcmp(argv[1], "--fixed-floor") == 0) {
+    run_floor(std::atoi(argv[2]), std::atoi(argv[3]));
     return 0;
   }
   benchmark::Initialize(&argc, argv);
