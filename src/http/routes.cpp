@@ -4,7 +4,9 @@
 #include "request_parsing.hpp"
 #include "responses.hpp"
 
+#include "dataloader/pg/lsn.hpp"
 #include "dataloader/pg/statement.hpp"
+#include "dataloader/store/consistency.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -25,6 +27,39 @@ response fail(const route_context& c, const problem& p) {
 response ok(const route_context& c, const json& body) { return make_json(200, body, c.req.version(), true); }
 response ok_text(const route_context& c, std::string body) {
   return make_json_text(200, std::move(body), c.req.version(), true);
+}
+
+// Read-your-writes across instances (SPEC "Beyond one process"): a read's
+// Dataloader-Min-LSN becomes the store's min_position; every successful read and write
+// answer says its position in Dataloader-LSN.
+constexpr std::string_view min_lsn_header = "Dataloader-Min-LSN";
+constexpr std::string_view lsn_header = "Dataloader-LSN";
+
+std::optional<problem> read_position(const route_context& c, store::consistency& out) {
+  auto it = c.req.find(min_lsn_header);
+  if (it == c.req.end()) return std::nullopt;
+  const std::string_view given(it->value().data(), it->value().size());
+  auto p = pg::parse_lsn(given);
+  if (!p)
+    return bad(std::string(min_lsn_header) + ": must be a WAL position X/Y (1 to 8 hexadecimal digits each), got \"" +
+               std::string(given.substr(0, 40)) + (given.size() > 40 ? "...\"" : "\""));
+  out.min_position = *p;
+  return std::nullopt;
+}
+
+// The store names min_position in its refusal of a position from the future; the client
+// sent a header.
+problem read_problem(const error_code& ec, const diagnostics& d) {
+  auto p = from_error(ec, d);
+  constexpr std::string_view store_name = "min_position: ";
+  if (ec == errc::invalid_argument && p.message.starts_with(store_name))
+    p.message = std::string(min_lsn_header) + ": " + p.message.substr(store_name.size());
+  return p;
+}
+
+response positioned(response r, const store::consistency& position) {
+  r.set(lsn_header, pg::to_string(position.position));
+  return r;
 }
 
 // GET /healthz
@@ -61,12 +96,14 @@ asio::awaitable<response> get_profiles(route_context& c) {
   if (ids.empty()) co_return fail(c, bad("ids: give ?ids=a,b,c or repeated ?id="));
   if (ids.size() > max)
     co_return fail(c, bad("ids: at most " + std::to_string(max) + " (got " + std::to_string(ids.size()) + ")"));
+  store::consistency position;
+  if (auto p = read_position(c, position)) co_return fail(c, *p);
   diagnostics d;
-  auto [ec, r] = co_await c.svc.store().async_get_profiles(ids, d, as_tuple_awaitable);
-  if (ec) co_return fail(c, from_error(ec, d));
+  auto [ec, r] = co_await c.svc.store().async_get_profiles(ids, position, d, as_tuple_awaitable);
+  if (ec) co_return fail(c, read_problem(ec, d));
   json profiles = json::object();
   for (std::size_t i = 0; i < ids.size(); ++i) profiles[ids[i]] = r[i] ? json(*r[i]) : json(nullptr);
-  co_return ok(c, {{"profiles", profiles}});
+  co_return positioned(ok(c, {{"profiles", profiles}}), position);
 }
 
 // POST /v1/memories {"memories": [{"user_id", "category", "key", "value"}...]}
@@ -76,20 +113,23 @@ asio::awaitable<response> save_memories(route_context& c) {
   if (auto* p = std::get_if<problem>(&body)) co_return fail(c, *p);
   std::vector<store::memory_input> items;
   if (auto p = memories_field(std::get<json>(body), max, items)) co_return fail(c, *p);
+  store::consistency position;
   diagnostics d;
-  auto [ec, saved] = co_await c.svc.store().async_save_memories(std::move(items), d, as_tuple_awaitable);
+  auto [ec, saved] = co_await c.svc.store().async_save_memories(std::move(items), position, d, as_tuple_awaitable);
   if (ec) co_return fail(c, from_write_error(ec, d));
-  co_return ok(c, {{"saved", saved}});
+  co_return positioned(ok(c, {{"saved", saved}}), position);
 }
 
 // GET /v1/users/{user_id}/prefetch[?memory_limit=N]
 asio::awaitable<response> prefetch(route_context& c) {
   int limit = store::default_memory_limit;
   if (auto p = int_param(c.where, "memory_limit", 1, store::max_memory_limit, limit)) co_return fail(c, *p);
+  store::consistency position;
+  if (auto p = read_position(c, position)) co_return fail(c, *p);
   diagnostics d;
-  auto [ec, r] = co_await c.svc.store().async_prefetch(*c.user_id, limit, d, as_tuple_awaitable);
-  if (ec) co_return fail(c, from_error(ec, d));
-  co_return ok_text(c, prefetch_body(r));
+  auto [ec, r] = co_await c.svc.store().async_prefetch(*c.user_id, limit, position, d, as_tuple_awaitable);
+  if (ec) co_return fail(c, read_problem(ec, d));
+  co_return positioned(ok_text(c, prefetch_body(r)), position);
 }
 
 // PUT /v1/users/{user_id}/profile {"profile": string}
@@ -98,10 +138,12 @@ asio::awaitable<response> put_profile(route_context& c) {
   if (auto* p = std::get_if<problem>(&body)) co_return fail(c, *p);
   std::string profile;
   if (auto p = string_field(std::get<json>(body), "", "profile", profile)) co_return fail(c, *p);
+  store::consistency position;
   diagnostics d;
-  auto [ec, done] = co_await c.svc.store().async_put_profile(*c.user_id, std::move(profile), d, as_tuple_awaitable);
+  auto [ec, done] =
+      co_await c.svc.store().async_put_profile(*c.user_id, std::move(profile), position, d, as_tuple_awaitable);
   if (ec) co_return fail(c, from_write_error(ec, d));
-  co_return ok(c, {{"user_id", *c.user_id}, {"updated", done}});
+  co_return positioned(ok(c, {{"user_id", *c.user_id}, {"updated", done}}), position);
 }
 
 // PUT /v1/users/{user_id}/onboarding {"state": object}
@@ -112,10 +154,12 @@ asio::awaitable<response> put_onboarding(route_context& c) {
   auto state = obj.find("state");
   if (state == obj.end()) co_return fail(c, bad("state: missing"));
   if (!state->is_object()) co_return fail(c, bad("state: must be a JSON object"));
+  store::consistency position;
   diagnostics d;
-  auto [ec, done] = co_await c.svc.store().async_put_onboarding(*c.user_id, std::move(*state), d, as_tuple_awaitable);
+  auto [ec, done] =
+      co_await c.svc.store().async_put_onboarding(*c.user_id, std::move(*state), position, d, as_tuple_awaitable);
   if (ec) co_return fail(c, from_write_error(ec, d));
-  co_return ok(c, {{"user_id", *c.user_id}, {"updated", done}});
+  co_return positioned(ok(c, {{"user_id", *c.user_id}, {"updated", done}}), position);
 }
 
 // GET /v1/users/{user_id}/memories[?category=C][&keys=k1,k2][&limit=N]
@@ -127,10 +171,12 @@ asio::awaitable<response> get_memories(route_context& c) {
   if (filter.keys && filter.keys->size() > max)
     co_return fail(c, bad("keys: at most " + std::to_string(max) + " (got " + std::to_string(filter.keys->size()) + ")"));
   if (auto p = int_param(c.where, "limit", 1, store::max_list_limit, filter.limit)) co_return fail(c, *p);
+  store::consistency position;
+  if (auto p = read_position(c, position)) co_return fail(c, *p);
   diagnostics d;
-  auto [ec, r] = co_await c.svc.store().async_get_memories(*c.user_id, std::move(filter), d, as_tuple_awaitable);
-  if (ec) co_return fail(c, from_error(ec, d));
-  co_return ok_text(c, memories_body(r));
+  auto [ec, r] = co_await c.svc.store().async_get_memories(*c.user_id, std::move(filter), position, d, as_tuple_awaitable);
+  if (ec) co_return fail(c, read_problem(ec, d));
+  co_return positioned(ok_text(c, memories_body(r)), position);
 }
 
 // POST /v1/users/{user_id}/memories/delete {"keys": [...], "category"?: string}
@@ -146,11 +192,12 @@ asio::awaitable<response> delete_memories(route_context& c) {
     if (auto p = string_field(obj, "", "category", given)) co_return fail(c, *p);
     category = std::move(given);
   }
+  store::consistency position;
   diagnostics d;
-  auto [ec, deleted] = co_await c.svc.store().async_delete_memories(*c.user_id, std::move(keys), std::move(category), d,
-                                                                    as_tuple_awaitable);
+  auto [ec, deleted] = co_await c.svc.store().async_delete_memories(*c.user_id, std::move(keys), std::move(category),
+                                                                    position, d, as_tuple_awaitable);
   if (ec) co_return fail(c, from_write_error(ec, d));
-  co_return ok(c, {{"deleted", deleted}});
+  co_return positioned(ok(c, {{"deleted", deleted}}), position);
 }
 
 // POST /v1/users/{user_id}/memories/search {"categories": [...], "limit_per_category": N}
@@ -164,11 +211,13 @@ asio::awaitable<response> search(route_context& c) {
   if (limit_it == obj.end()) co_return fail(c, bad("limit_per_category: missing"));
   if (!limit_it->is_number_integer() || limit_it->get<long long>() < 1 || limit_it->get<long long>() > store::max_memory_limit)
     co_return fail(c, bad("limit_per_category: must be a whole number from 1 to " + std::to_string(store::max_memory_limit)));
+  store::consistency position;
+  if (auto p = read_position(c, position)) co_return fail(c, *p);
   diagnostics d;
-  auto [ec, r] = co_await c.svc.store().async_search(*c.user_id, std::move(categories), limit_it->get<int>(), d,
-                                                     as_tuple_awaitable);
-  if (ec) co_return fail(c, from_error(ec, d));
-  co_return ok_text(c, search_body(r));
+  auto [ec, r] = co_await c.svc.store().async_search(*c.user_id, std::move(categories), limit_it->get<int>(), position,
+                                                     d, as_tuple_awaitable);
+  if (ec) co_return fail(c, read_problem(ec, d));
+  co_return positioned(ok_text(c, search_body(r)), position);
 }
 
 }  // namespace

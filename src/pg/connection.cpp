@@ -274,7 +274,18 @@ bool connection::send(request& r) {
     r.ops.push_back({request::op_kind::execute, &st, prepared_now});
     counters.statements.add();
   }
-  return PQpipelineSync(conn_) == 1;
+  if (PQpipelineSync(conn_) != 1) return false;
+  r.syncs_pending = 1;
+  if (r.options.position_after_commit) {
+    // Unnamed: nothing to prepare, and its own sync point puts it after the commit.
+    static const statement position{"", "SELECT pg_current_wal_insert_lsn()::text"};
+    if (!PQsendQueryParams(conn_, position.sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0)) return false;
+    r.ops.push_back({request::op_kind::execute, &position, true});
+    counters.statements.add();
+    if (PQpipelineSync(conn_) != 1) return false;
+    r.syncs_pending = 2;
+  }
+  return true;
 }
 
 // PQflush returns 1 while libpq still holds output the socket would not take.
@@ -330,7 +341,7 @@ void connection::process_results() {
     const auto status = PQresultStatus(res);
     if (status == PGRES_PIPELINE_SYNC) {
       PQclear(res);
-      finish_head();
+      if (--r.syncs_pending <= 0) finish_head();
       continue;
     }
     const request::op* op = r.op_index < r.ops.size() ? &r.ops[r.op_index] : nullptr;
@@ -344,6 +355,10 @@ void connection::process_results() {
         }));
         break;
       case PGRES_PIPELINE_ABORTED:
+        // Skipped after an earlier failure of the group: a prepare or discard of it never
+        // ran, so the server still has what it had before.
+        if (op && op->kind == request::op_kind::prepare) prepared_.erase(op->stmt->name);
+        if (op && op->kind == request::op_kind::discard) stale_.insert(op->stmt->name);
         PQclear(res);
         break;
       case PGRES_FATAL_ERROR:

@@ -41,6 +41,7 @@ struct request {
   };
   std::vector<op> ops;
   std::size_t op_index = 0;
+  int syncs_pending = 0;  // sync points still to arrive: 1, or 2 with position_after_commit
   std::vector<result> results;
   error_code ec;
   std::string message;
@@ -56,6 +57,7 @@ struct request {
   void reset_attempt() {
     ops.clear();
     op_index = 0;
+    syncs_pending = 0;
     results.clear();
     ec = {};
     message.clear();

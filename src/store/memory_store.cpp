@@ -47,7 +47,7 @@ result<T> invalid(std::string message) {
 asio::awaitable<result<bool>> put_one(detail::store_impl& s, const pg::statement& upsert,
                                       detail::coalesced_writer<detail::put_request, bool>& writer,
                                       std::string user_id, std::string value) {
-  s.naive_queries.add(1);
+  s.naive_queries.add(1 + detail::store_impl::write_overhead);
   // GCC 12 miscompiles temporaries inside co_await expressions (README): named values,
   // one co_await per statement.
   result<bool> done = true;
@@ -61,10 +61,12 @@ asio::awaitable<result<bool>> put_one(detail::store_impl& s, const pg::statement
   co_return done;
 }
 
-asio::awaitable<result<prefetch_result>> load_snapshot(detail::store_impl& s, std::string user_id, int limit) {
+asio::awaitable<result<prefetch_result>> load_snapshot(detail::store_impl& s, std::string user_id, int limit,
+                                                       bool fresh) {
   s.limits_seen.insert(limit);
   diagnostics d;
   detail::snapshot_key key{std::move(user_id), limit};
+  if (fresh) s.snapshots.clear(key);
   auto [ec, v] = co_await s.snapshots.async_load(std::move(key), d, asio::as_tuple(asio::use_awaitable));
   if (ec) co_return detail::failure_of(ec, d);
   co_return std::move(v);
@@ -75,56 +77,90 @@ asio::awaitable<result<prefetch_result>> load_snapshot(detail::store_impl& s, st
 template <class V, class Naive>
 asio::awaitable<result<std::vector<std::optional<V>>>> lookup_by_ids(detail::store_impl& s, std::vector<std::string> ids,
                                                                      Naive naive,
-                                                                     loader<std::string, std::optional<V>>& by_id) {
+                                                                     loader<std::string, std::optional<V>>& by_id,
+                                                                     consistency* c) {
   using T = std::vector<std::optional<V>>;
   s.total_operations.add();
   if (auto p = detail::check_names("ids", ids); !p.empty()) co_return invalid<T>(p);
+  auto plan = co_await s.begin_read(c);
+  if (!plan) co_return plan.get_failure();
   s.naive_queries.add(ids.size());
-  if (!s.options.coalesce) co_return co_await naive(s, std::move(ids));
-  auto results = co_await by_id.load_many(std::move(ids));
-  T out;
-  out.reserve(results.size());
-  for (auto& r : results) {
-    if (!r) co_return r.get_failure();
-    out.push_back(std::move(*r));
+  result<T> found = T{};
+  if (!s.options.coalesce) {
+    found = co_await naive(s, std::move(ids));
+  } else {
+    if (plan->fresh)
+      for (const auto& id : ids) by_id.clear(id);
+    auto results = co_await by_id.load_many(std::move(ids));
+    T values;
+    values.reserve(results.size());
+    for (auto& r : results) {
+      if (!r) co_return r.get_failure();
+      values.push_back(std::move(*r));
+    }
+    found = std::move(values);
   }
-  co_return out;
+  if (found && c) c->position = plan->position;
+  co_return found;
+}
+
+// A read's answer, and its position once it succeeded.
+template <class T>
+result<T> positioned(result<T> r, const detail::read_plan& plan, consistency* c) {
+  if (r && c) c->position = plan.position;
+  return r;
 }
 
 }  // namespace
 
-asio::awaitable<result<prefetch_result>> memory_store::prefetch(std::string user_id, int memory_limit) {
+asio::awaitable<result<prefetch_result>> memory_store::prefetch(std::string user_id, int memory_limit,
+                                                                consistency* c) {
   auto& s = *impl_;
   s.total_operations.add();
   if (auto p = detail::check_name("user_id", user_id); !p.empty()) co_return invalid<prefetch_result>(p);
   if (auto p = detail::check_range("memory_limit", memory_limit, 1, max_memory_limit); !p.empty())
     co_return invalid<prefetch_result>(p);
+  auto plan = co_await s.begin_read(c);
+  if (!plan) co_return plan.get_failure();
   s.naive_queries.add(4);
-  if (!s.options.coalesce) co_return co_await detail::naive::prefetch(s, std::move(user_id), memory_limit);
-  co_return co_await load_snapshot(s, std::move(user_id), memory_limit);
+  result<prefetch_result> found = prefetch_result{};
+  if (!s.options.coalesce) found = co_await detail::naive::prefetch(s, std::move(user_id), memory_limit);
+  else found = co_await load_snapshot(s, std::move(user_id), memory_limit, plan->fresh);
+  co_return positioned(std::move(found), *plan, c);
 }
 
-asio::awaitable<result<std::vector<std::optional<std::string>>>> memory_store::get_profiles(std::vector<std::string> ids) {
-  return lookup_by_ids<std::string>(*impl_, std::move(ids), detail::naive::profiles, impl_->profiles);
+asio::awaitable<result<std::vector<std::optional<std::string>>>> memory_store::get_profiles(std::vector<std::string> ids,
+                                                                                           consistency* c) {
+  return lookup_by_ids<std::string>(*impl_, std::move(ids), detail::naive::profiles, impl_->profiles, c);
 }
 
-asio::awaitable<result<std::vector<std::optional<nlohmann::json>>>> memory_store::get_onboarding(std::vector<std::string> ids) {
-  return lookup_by_ids<nlohmann::json>(*impl_, std::move(ids), detail::naive::onboarding, impl_->onboarding);
+asio::awaitable<result<std::vector<std::optional<nlohmann::json>>>> memory_store::get_onboarding(
+    std::vector<std::string> ids, consistency* c) {
+  return lookup_by_ids<nlohmann::json>(*impl_, std::move(ids), detail::naive::onboarding, impl_->onboarding, c);
 }
 
-asio::awaitable<result<recent_memories>> memory_store::get_recent_memories(std::string user_id, int limit) {
+asio::awaitable<result<recent_memories>> memory_store::get_recent_memories(std::string user_id, int limit,
+                                                                           consistency* c) {
+  using T = store::recent_memories;
   auto& s = *impl_;
   s.total_operations.add();
-  if (auto p = detail::check_name("user_id", user_id); !p.empty()) co_return invalid<store::recent_memories>(p);
-  if (auto p = detail::check_range("limit", limit, 1, max_memory_limit); !p.empty()) co_return invalid<store::recent_memories>(p);
+  if (auto p = detail::check_name("user_id", user_id); !p.empty()) co_return invalid<T>(p);
+  if (auto p = detail::check_range("limit", limit, 1, max_memory_limit); !p.empty()) co_return invalid<T>(p);
+  auto plan = co_await s.begin_read(c);
+  if (!plan) co_return plan.get_failure();
   s.naive_queries.add(2);
-  if (!s.options.coalesce) co_return co_await detail::naive::recent(s, std::move(user_id), limit);
-  auto snapshot = co_await load_snapshot(s, std::move(user_id), limit);
+  if (!s.options.coalesce) {
+    auto found = co_await detail::naive::recent(s, std::move(user_id), limit);
+    co_return positioned(std::move(found), *plan, c);
+  }
+  auto snapshot = co_await load_snapshot(s, std::move(user_id), limit, plan->fresh);
   if (!snapshot) co_return snapshot.get_failure();
-  co_return store::recent_memories{std::move(snapshot->recent_memories), snapshot->memory_count};
+  result<T> found = T{std::move(snapshot->recent_memories), snapshot->memory_count};
+  co_return positioned(std::move(found), *plan, c);
 }
 
-asio::awaitable<result<std::vector<memory>>> memory_store::get_memories(std::string user_id, memory_filter filter) {
+asio::awaitable<result<std::vector<memory>>> memory_store::get_memories(std::string user_id, memory_filter filter,
+                                                                        consistency* c) {
   using T = std::vector<memory>;
   auto& s = *impl_;
   s.total_operations.add();
@@ -134,18 +170,24 @@ asio::awaitable<result<std::vector<memory>>> memory_store::get_memories(std::str
   if (filter.keys)
     if (auto p = detail::check_names("keys", *filter.keys); !p.empty()) co_return invalid<T>(p);
   if (auto p = detail::check_range("limit", filter.limit, 1, max_list_limit); !p.empty()) co_return invalid<T>(p);
+  auto plan = co_await s.begin_read(c);
+  if (!plan) co_return plan.get_failure();
   s.naive_queries.add(1);
   auto o = co_await s.query(detail::sql::get_memories, pg::params(user_id, filter.category, filter.keys, filter.limit), true);
   if (o.ec) co_return detail::failure_of(o.ec, o.diag);
-  co_return detail::decode_memories(o.result, 1, user_id);
+  result<T> found = detail::decode_memories(o.result, 1, user_id);
+  co_return positioned(std::move(found), *plan, c);
 }
 
-asio::awaitable<result<std::int64_t>> memory_store::save_memories(std::vector<memory_input> items) {
+asio::awaitable<result<std::int64_t>> memory_store::save_memories(std::vector<memory_input> items, consistency* c) {
   auto& s = *impl_;
   s.total_operations.add();
   if (auto p = detail::check_items(items); !p.empty()) co_return invalid<std::int64_t>(p);
-  s.naive_queries.add(items.size());
-  if (items.empty()) co_return std::int64_t{0};
+  if (items.empty()) {
+    s.end_write(c);  // nothing written: every position already acknowledged covers it
+    co_return std::int64_t{0};
+  }
+  s.naive_queries.add(items.size() + detail::store_impl::write_overhead);
   std::set<std::string> users;
   for (const auto& m : items) users.insert(m.user_id);
   result<std::int64_t> written = std::int64_t{0};
@@ -155,21 +197,26 @@ asio::awaitable<result<std::int64_t>> memory_store::save_memories(std::vector<me
   } else {
     written = co_await detail::naive::save(s, std::move(items));
   }
-  if (written)
+  if (written) {
     for (const auto& u : users) s.forget_user(u);
+    s.end_write(c);
+  }
   co_return written;
 }
 
 asio::awaitable<result<std::int64_t>> memory_store::delete_memories(std::string user_id, std::vector<std::string> keys,
-                                                                    std::optional<std::string> category) {
+                                                                    std::optional<std::string> category, consistency* c) {
   auto& s = *impl_;
   s.total_operations.add();
   if (auto p = detail::check_name("user_id", user_id); !p.empty()) co_return invalid<std::int64_t>(p);
   if (category)
     if (auto p = detail::check_name("category", *category); !p.empty()) co_return invalid<std::int64_t>(p);
   if (auto p = detail::check_names("keys", keys); !p.empty()) co_return invalid<std::int64_t>(p);
-  s.naive_queries.add(keys.size());
-  if (keys.empty()) co_return std::int64_t{0};
+  if (keys.empty()) {
+    s.end_write(c);
+    co_return std::int64_t{0};
+  }
+  s.naive_queries.add(keys.size() + detail::store_impl::write_overhead);
   result<std::int64_t> deleted = std::int64_t{0};
   if (s.options.coalesce) {
     detail::delete_request request{user_id, std::move(keys), category.value_or("")};
@@ -177,38 +224,48 @@ asio::awaitable<result<std::int64_t>> memory_store::delete_memories(std::string 
   } else {
     deleted = co_await detail::naive::remove(s, user_id, keys, category.value_or(""));
   }
-  if (deleted) s.forget_user(user_id);
+  if (deleted) {
+    s.forget_user(user_id);
+    s.end_write(c);
+  }
   co_return deleted;
 }
 
 asio::awaitable<result<search_results>> memory_store::search(std::string user_id, std::vector<std::string> categories,
-                                                             int limit_per_category) {
+                                                             int limit_per_category, consistency* c) {
   auto& s = *impl_;
   s.total_operations.add();
   if (auto p = detail::check_name("user_id", user_id); !p.empty()) co_return invalid<search_results>(p);
   if (auto p = detail::check_names("categories", categories); !p.empty()) co_return invalid<search_results>(p);
   if (auto p = detail::check_range("limit_per_category", limit_per_category, 1, max_memory_limit); !p.empty())
     co_return invalid<search_results>(p);
+  auto plan = co_await s.begin_read(c);
+  if (!plan) co_return plan.get_failure();
   s.naive_queries.add(categories.size());
   search_results out;
-  for (const auto& c : categories) out[c];  // every asked category appears, maybe empty
-  if (categories.empty()) co_return out;
-  if (!s.options.coalesce) co_return co_await detail::naive::search(s, user_id, categories, limit_per_category);
+  for (const auto& category : categories) out[category];  // every asked category appears, maybe empty
+  if (categories.empty()) co_return positioned(result<search_results>(std::move(out)), *plan, c);
+  if (!s.options.coalesce) {
+    auto found = co_await detail::naive::search(s, user_id, categories, limit_per_category);
+    co_return positioned(std::move(found), *plan, c);
+  }
   auto o = co_await s.query(detail::sql::search, pg::params(user_id, categories, limit_per_category), true);
   if (o.ec) co_return detail::failure_of(o.ec, o.diag);
   detail::add_search_rows(out, o.result, user_id);
-  co_return out;
+  co_return positioned(result<search_results>(std::move(out)), *plan, c);
 }
 
-asio::awaitable<result<bool>> memory_store::put_profile(std::string user_id, std::string profile) {
+asio::awaitable<result<bool>> memory_store::put_profile(std::string user_id, std::string profile, consistency* c) {
   auto& s = *impl_;
   s.total_operations.add();
   if (auto p = detail::check_name("user_id", user_id); !p.empty()) co_return invalid<bool>(p);
   if (auto p = detail::check_text("profile", profile); !p.empty()) co_return invalid<bool>(p);
-  co_return co_await put_one(s, detail::sql::put_profiles, s.profile_puts, std::move(user_id), std::move(profile));
+  auto done = co_await put_one(s, detail::sql::put_profiles, s.profile_puts, std::move(user_id), std::move(profile));
+  if (done) s.end_write(c);
+  co_return done;
 }
 
-asio::awaitable<result<bool>> memory_store::put_onboarding(std::string user_id, nlohmann::json state) {
+asio::awaitable<result<bool>> memory_store::put_onboarding(std::string user_id, nlohmann::json state, consistency* c) {
   auto& s = *impl_;
   s.total_operations.add();
   if (auto p = detail::check_name("user_id", user_id); !p.empty()) co_return invalid<bool>(p);
@@ -221,7 +278,9 @@ asio::awaitable<result<bool>> memory_store::put_onboarding(std::string user_id, 
     co_return invalid<bool>(std::string("state: ") + e.what());
   }
   if (auto p = detail::check_text("state", text); !p.empty()) co_return invalid<bool>(p);
-  co_return co_await put_one(s, detail::sql::put_onboarding, s.onboarding_puts, std::move(user_id), std::move(text));
+  auto done = co_await put_one(s, detail::sql::put_onboarding, s.onboarding_puts, std::move(user_id), std::move(text));
+  if (done) s.end_write(c);
+  co_return done;
 }
 
 }  // namespace dataloader::store

@@ -85,4 +85,7 @@ inline const pg::statement naive_search{"store_naive_search",
     "SELECT $2::text, key, value, created_at, updated_at FROM memories WHERE user_id = $1::text AND category = $2::text "
     "ORDER BY updated_at DESC, key LIMIT $3::int4"};
 
+// The primary's current position, to tell a min_position from the future.
+inline const pg::statement primary_position{"store_primary_position", "SELECT pg_current_wal_insert_lsn()::text"};
+
 }  // namespace dataloader::store::detail::sql

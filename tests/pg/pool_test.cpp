@@ -1,6 +1,8 @@
 // The PostgreSQL layer against a real server (label pg).
 #include "support.hpp"
 
+#include "dataloader/pg/lsn.hpp"
+
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -163,6 +165,62 @@ TEST_CASE("a statement group runs in one transaction") {
     CHECK(diag.sqlstate() == "23505");
     auto [ec2, r, d2] = co_await test::simple{pool}.query(tx_count);
     CHECK(r.get<std::int64_t>(0, 0) == 0);  // the first insert was rolled back too
+  });
+}
+
+TEST_CASE("a statement first prepared behind a failing one in its group is prepared again next time") {
+  // The failure aborts the rest of the pipeline up to the sync point: the Parse of the
+  // second statement never runs, so the connection must not take it as prepared.
+  static const pg::statement divide{"test_abort_divide", "SELECT 1 / $1::int4"};
+  static const pg::statement after{"test_abort_after", "SELECT $1::int4 + 1"};
+  test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    pg::connection_pool pool(ex, test::params(1));
+    pool.start();
+    std::vector<pg::query> group{{&divide, pg::params(0)}, {&after, pg::params(1)}};
+    diagnostics diag;
+    auto [ec, rs] = co_await pool.async_pipeline(std::move(group), {}, diag, asio::as_tuple(asio::use_awaitable));
+    CHECK(ec);
+    CHECK(diag.sqlstate() == "22012");  // division_by_zero
+    auto [ec2, r, d2] = co_await test::simple{pool}.query(after, pg::params(1));
+    CHECK_MESSAGE(!ec2, d2.message());
+    CHECK(r.get<std::int32_t>(0, 0) == 2);
+    CHECK(pool.stats().reconnects == 0);
+  });
+}
+
+TEST_CASE("position_after_commit: the position is read after the group committed, in the same round trip") {
+  static const pg::statement insert_position{"test_insert_position", "SELECT pg_current_wal_insert_lsn()::text"};
+  static const pg::statement create{"test_position_create", "CREATE TABLE IF NOT EXISTS test_position (v int PRIMARY KEY)"};
+  static const pg::statement empty{"test_position_empty", "TRUNCATE test_position"};
+  static const pg::statement insert{"test_position_insert", "INSERT INTO test_position VALUES ($1::int4)"};
+  static const pg::statement count{"test_position_count", "SELECT count(*) FROM test_position"};
+  test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    pg::connection_pool pool(ex, test::params(1));
+    pool.start();
+    co_await test::simple{pool}.query(create);
+    co_await test::simple{pool}.query(empty);
+    auto [e0, r0, d0] = co_await test::simple{pool}.query(insert_position);
+    const auto before = *pg::parse_lsn(*r0.get<std::string>(0, 0));
+    const auto trips = pool.stats().round_trips;
+    pg::query_options o;
+    o.position_after_commit = true;
+    std::vector<pg::query> group{{&insert, pg::params(41)}, {&insert, pg::params(42)}};
+    diagnostics diag;
+    auto [ec, rs] = co_await pool.async_pipeline(std::move(group), o, diag, asio::as_tuple(asio::use_awaitable));
+    REQUIRE_MESSAGE(!ec, diag.message());
+    REQUIRE(rs.size() == 3);  // the group's two, then the position
+    const auto position = pg::parse_lsn(*rs[2].get<std::string>(0, 0));
+    REQUIRE(position);
+    CHECK(*position > before);  // the commit record lies between
+    CHECK(pool.stats().round_trips == trips + 1);
+    // A failing group fails as before; the connection stays in step for the next caller.
+    std::vector<pg::query> duplicate{{&insert, pg::params(41)}};
+    auto [ec2, rs2] = co_await pool.async_pipeline(std::move(duplicate), o, diag, asio::as_tuple(asio::use_awaitable));
+    CHECK(ec2 == pg::sqlstate::unique_violation);
+    auto [ec3, r3, d3] = co_await test::simple{pool}.query(count);
+    CHECK_MESSAGE(!ec3, d3.message());
+    CHECK(r3.get<std::int64_t>(0, 0) == 2);
+    CHECK(pool.stats().reconnects == 0);
   });
 }
 

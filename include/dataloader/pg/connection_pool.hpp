@@ -63,6 +63,11 @@ struct query_options {
   bool retry_on_connection_loss = false;
   // Deadline of the group; 0: the pool's statement_timeout.
   std::chrono::milliseconds timeout{0};
+  // After the group's sync point (its commit), in the same round trip, run
+  // `SELECT pg_current_wal_insert_lsn()::text` (with a sync point of its own) and append its
+  // one-row result to the group's results: a write-ahead-log position at or after the end
+  // of the group's commit record. Only on a primary (a standby refuses the function).
+  bool position_after_commit = false;
 };
 
 class connection_pool;

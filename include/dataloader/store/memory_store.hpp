@@ -14,7 +14,9 @@
 // errc::invalid_argument naming the field; a request with one invalid item writes nothing.
 //
 // Every operation completes with void(error_code, T), takes any completion token, and has
-// an overload taking diagnostics& that receives the error's readable text. Errors:
+// an overload taking diagnostics& that receives the error's readable text, and one taking
+// consistency& as well: positions in the write-ahead log for read-your-writes across
+// processes (consistency.hpp). Errors:
 // errc::invalid_argument (bad input), the pool's (errc::pool_timeout, connection_lost,
 // timeout, pool_closed), a server error's SQLSTATE (pg/sqlstate.hpp).
 //   - Thread safety: may be called from any thread; the work runs on the store's
@@ -31,6 +33,7 @@
 #include "dataloader/result.hpp"
 #include "dataloader/pg/connection_pool.hpp"
 #include "dataloader/store/detail/completion.hpp"
+#include "dataloader/store/consistency.hpp"
 #include "dataloader/store/options.hpp"
 #include "dataloader/store/stats.hpp"
 #include "dataloader/store/types.hpp"
@@ -71,66 +74,90 @@ class memory_store {
   // state and memory count of a user. Completes with void(error_code, prefetch_result).
   template <class CompletionToken = default_token>
   auto async_prefetch(std::string user_id, int memory_limit, CompletionToken&& token = {}) {
-    return start(prefetch(std::move(user_id), memory_limit), nullptr, std::forward<CompletionToken>(token));
+    return start(prefetch(std::move(user_id), memory_limit, nullptr), nullptr, std::forward<CompletionToken>(token));
   }
   template <class CompletionToken = default_token>
   auto async_prefetch(std::string user_id, int memory_limit, diagnostics& diag, CompletionToken&& token = {}) {
-    return start(prefetch(std::move(user_id), memory_limit), &diag, std::forward<CompletionToken>(token));
+    return start(prefetch(std::move(user_id), memory_limit, nullptr), &diag, std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken = default_token>
+  auto async_prefetch(std::string user_id, int memory_limit, consistency& position, diagnostics& diag, CompletionToken&& token = {}) {
+    return start(prefetch(std::move(user_id), memory_limit, &position), &diag, std::forward<CompletionToken>(token));
   }
 
   // One entry per id, in order; nullopt for a user without a profile. Completes with
   // void(error_code, std::vector<std::optional<std::string>>).
   template <class CompletionToken = default_token>
   auto async_get_profiles(std::vector<std::string> ids, CompletionToken&& token = {}) {
-    return start(get_profiles(std::move(ids)), nullptr, std::forward<CompletionToken>(token));
+    return start(get_profiles(std::move(ids), nullptr), nullptr, std::forward<CompletionToken>(token));
   }
   template <class CompletionToken = default_token>
   auto async_get_profiles(std::vector<std::string> ids, diagnostics& diag, CompletionToken&& token = {}) {
-    return start(get_profiles(std::move(ids)), &diag, std::forward<CompletionToken>(token));
+    return start(get_profiles(std::move(ids), nullptr), &diag, std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken = default_token>
+  auto async_get_profiles(std::vector<std::string> ids, consistency& position, diagnostics& diag, CompletionToken&& token = {}) {
+    return start(get_profiles(std::move(ids), &position), &diag, std::forward<CompletionToken>(token));
   }
 
   // One entry per id, in order; nullopt for a user without onboarding state. Completes
   // with void(error_code, std::vector<std::optional<nlohmann::json>>).
   template <class CompletionToken = default_token>
   auto async_get_onboarding(std::vector<std::string> ids, CompletionToken&& token = {}) {
-    return start(get_onboarding(std::move(ids)), nullptr, std::forward<CompletionToken>(token));
+    return start(get_onboarding(std::move(ids), nullptr), nullptr, std::forward<CompletionToken>(token));
   }
   template <class CompletionToken = default_token>
   auto async_get_onboarding(std::vector<std::string> ids, diagnostics& diag, CompletionToken&& token = {}) {
-    return start(get_onboarding(std::move(ids)), &diag, std::forward<CompletionToken>(token));
+    return start(get_onboarding(std::move(ids), nullptr), &diag, std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken = default_token>
+  auto async_get_onboarding(std::vector<std::string> ids, consistency& position, diagnostics& diag, CompletionToken&& token = {}) {
+    return start(get_onboarding(std::move(ids), &position), &diag, std::forward<CompletionToken>(token));
   }
 
   // A user's `limit` (1 to 100) most recently updated memories and their count. Completes
   // with void(error_code, recent_memories).
   template <class CompletionToken = default_token>
   auto async_get_recent_memories(std::string user_id, int limit, CompletionToken&& token = {}) {
-    return start(get_recent_memories(std::move(user_id), limit), nullptr, std::forward<CompletionToken>(token));
+    return start(get_recent_memories(std::move(user_id), limit, nullptr), nullptr, std::forward<CompletionToken>(token));
   }
   template <class CompletionToken = default_token>
   auto async_get_recent_memories(std::string user_id, int limit, diagnostics& diag, CompletionToken&& token = {}) {
-    return start(get_recent_memories(std::move(user_id), limit), &diag, std::forward<CompletionToken>(token));
+    return start(get_recent_memories(std::move(user_id), limit, nullptr), &diag, std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken = default_token>
+  auto async_get_recent_memories(std::string user_id, int limit, consistency& position, diagnostics& diag, CompletionToken&& token = {}) {
+    return start(get_recent_memories(std::move(user_id), limit, &position), &diag, std::forward<CompletionToken>(token));
   }
 
   // A user's memories matching `filter`, newest first. Completes with
   // void(error_code, std::vector<memory>).
   template <class CompletionToken = default_token>
   auto async_get_memories(std::string user_id, memory_filter filter, CompletionToken&& token = {}) {
-    return start(get_memories(std::move(user_id), std::move(filter)), nullptr, std::forward<CompletionToken>(token));
+    return start(get_memories(std::move(user_id), std::move(filter), nullptr), nullptr, std::forward<CompletionToken>(token));
   }
   template <class CompletionToken = default_token>
   auto async_get_memories(std::string user_id, memory_filter filter, diagnostics& diag, CompletionToken&& token = {}) {
-    return start(get_memories(std::move(user_id), std::move(filter)), &diag, std::forward<CompletionToken>(token));
+    return start(get_memories(std::move(user_id), std::move(filter), nullptr), &diag, std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken = default_token>
+  auto async_get_memories(std::string user_id, memory_filter filter, consistency& position, diagnostics& diag, CompletionToken&& token = {}) {
+    return start(get_memories(std::move(user_id), std::move(filter), &position), &diag, std::forward<CompletionToken>(token));
   }
 
   // Upserts on (user_id, category, key); several entries for one key: the last wins.
   // Completes with void(error_code, std::int64_t): the rows written.
   template <class CompletionToken = default_token>
   auto async_save_memories(std::vector<memory_input> items, CompletionToken&& token = {}) {
-    return start(save_memories(std::move(items)), nullptr, std::forward<CompletionToken>(token));
+    return start(save_memories(std::move(items), nullptr), nullptr, std::forward<CompletionToken>(token));
   }
   template <class CompletionToken = default_token>
   auto async_save_memories(std::vector<memory_input> items, diagnostics& diag, CompletionToken&& token = {}) {
-    return start(save_memories(std::move(items)), &diag, std::forward<CompletionToken>(token));
+    return start(save_memories(std::move(items), nullptr), &diag, std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken = default_token>
+  auto async_save_memories(std::vector<memory_input> items, consistency& position, diagnostics& diag, CompletionToken&& token = {}) {
+    return start(save_memories(std::move(items), &position), &diag, std::forward<CompletionToken>(token));
   }
 
   // Deletes a user's memories by key; with a category, only within it. Completes with
@@ -138,13 +165,19 @@ class memory_store {
   template <class CompletionToken = default_token>
   auto async_delete_memories(std::string user_id, std::vector<std::string> keys,
                              std::optional<std::string> category, CompletionToken&& token = {}) {
-    return start(delete_memories(std::move(user_id), std::move(keys), std::move(category)), nullptr,
+    return start(delete_memories(std::move(user_id), std::move(keys), std::move(category), nullptr), nullptr,
                  std::forward<CompletionToken>(token));
   }
   template <class CompletionToken = default_token>
   auto async_delete_memories(std::string user_id, std::vector<std::string> keys,
                              std::optional<std::string> category, diagnostics& diag, CompletionToken&& token = {}) {
-    return start(delete_memories(std::move(user_id), std::move(keys), std::move(category)), &diag,
+    return start(delete_memories(std::move(user_id), std::move(keys), std::move(category), nullptr), &diag,
+                 std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken = default_token>
+  auto async_delete_memories(std::string user_id, std::vector<std::string> keys,
+                             std::optional<std::string> category, consistency& position, diagnostics& diag, CompletionToken&& token = {}) {
+    return start(delete_memories(std::move(user_id), std::move(keys), std::move(category), &position), &diag,
                  std::forward<CompletionToken>(token));
   }
 
@@ -153,36 +186,51 @@ class memory_store {
   template <class CompletionToken = default_token>
   auto async_search(std::string user_id, std::vector<std::string> categories, int limit_per_category,
                     CompletionToken&& token = {}) {
-    return start(search(std::move(user_id), std::move(categories), limit_per_category), nullptr,
+    return start(search(std::move(user_id), std::move(categories), limit_per_category, nullptr), nullptr,
                  std::forward<CompletionToken>(token));
   }
   template <class CompletionToken = default_token>
   auto async_search(std::string user_id, std::vector<std::string> categories, int limit_per_category,
                     diagnostics& diag, CompletionToken&& token = {}) {
-    return start(search(std::move(user_id), std::move(categories), limit_per_category), &diag,
+    return start(search(std::move(user_id), std::move(categories), limit_per_category, nullptr), &diag,
+                 std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken = default_token>
+  auto async_search(std::string user_id, std::vector<std::string> categories, int limit_per_category,
+                    consistency& position, diagnostics& diag, CompletionToken&& token = {}) {
+    return start(search(std::move(user_id), std::move(categories), limit_per_category, &position), &diag,
                  std::forward<CompletionToken>(token));
   }
 
   // Sets a user's profile (at most 64 KiB). Completes with void(error_code, bool): true.
   template <class CompletionToken = default_token>
   auto async_put_profile(std::string user_id, std::string profile, CompletionToken&& token = {}) {
-    return start(put_profile(std::move(user_id), std::move(profile)), nullptr, std::forward<CompletionToken>(token));
+    return start(put_profile(std::move(user_id), std::move(profile), nullptr), nullptr, std::forward<CompletionToken>(token));
   }
   template <class CompletionToken = default_token>
   auto async_put_profile(std::string user_id, std::string profile, diagnostics& diag, CompletionToken&& token = {}) {
-    return start(put_profile(std::move(user_id), std::move(profile)), &diag, std::forward<CompletionToken>(token));
+    return start(put_profile(std::move(user_id), std::move(profile), nullptr), &diag, std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken = default_token>
+  auto async_put_profile(std::string user_id, std::string profile, consistency& position, diagnostics& diag, CompletionToken&& token = {}) {
+    return start(put_profile(std::move(user_id), std::move(profile), &position), &diag, std::forward<CompletionToken>(token));
   }
 
   // Sets a user's onboarding state (a JSON object, at most 64 KiB as text and 128 levels
   // deep). Completes with void(error_code, bool): true.
   template <class CompletionToken = default_token>
   auto async_put_onboarding(std::string user_id, nlohmann::json state, CompletionToken&& token = {}) {
-    return start(put_onboarding(std::move(user_id), std::move(state)), nullptr, std::forward<CompletionToken>(token));
+    return start(put_onboarding(std::move(user_id), std::move(state), nullptr), nullptr, std::forward<CompletionToken>(token));
   }
   template <class CompletionToken = default_token>
   auto async_put_onboarding(std::string user_id, nlohmann::json state, diagnostics& diag,
                             CompletionToken&& token = {}) {
-    return start(put_onboarding(std::move(user_id), std::move(state)), &diag, std::forward<CompletionToken>(token));
+    return start(put_onboarding(std::move(user_id), std::move(state), nullptr), &diag, std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken = default_token>
+  auto async_put_onboarding(std::string user_id, nlohmann::json state, consistency& position, diagnostics& diag,
+                            CompletionToken&& token = {}) {
+    return start(put_onboarding(std::move(user_id), std::move(state), &position), &diag, std::forward<CompletionToken>(token));
   }
 
  private:
@@ -191,19 +239,24 @@ class memory_store {
     return detail::complete_as_error_code(get_executor(), std::move(op), diag, std::forward<CompletionToken>(token));
   }
 
-  // Coroutines that run on the store's executor (the pool's strand).
-  asio::awaitable<result<prefetch_result>> prefetch(std::string user_id, int memory_limit);
-  asio::awaitable<result<std::vector<std::optional<std::string>>>> get_profiles(std::vector<std::string> ids);
-  asio::awaitable<result<std::vector<std::optional<nlohmann::json>>>> get_onboarding(std::vector<std::string> ids);
-  asio::awaitable<result<store::recent_memories>> get_recent_memories(std::string user_id, int limit);
-  asio::awaitable<result<std::vector<memory>>> get_memories(std::string user_id, memory_filter filter);
-  asio::awaitable<result<std::int64_t>> save_memories(std::vector<memory_input> items);
+  // Coroutines that run on the store's executor (the pool's strand). `position`: null, or
+  // the caller's consistency (read: min_position; set: position).
+  asio::awaitable<result<prefetch_result>> prefetch(std::string user_id, int memory_limit, consistency* position);
+  asio::awaitable<result<std::vector<std::optional<std::string>>>> get_profiles(std::vector<std::string> ids,
+                                                                                consistency* position);
+  asio::awaitable<result<std::vector<std::optional<nlohmann::json>>>> get_onboarding(std::vector<std::string> ids,
+                                                                                     consistency* position);
+  asio::awaitable<result<store::recent_memories>> get_recent_memories(std::string user_id, int limit,
+                                                                      consistency* position);
+  asio::awaitable<result<std::vector<memory>>> get_memories(std::string user_id, memory_filter filter,
+                                                            consistency* position);
+  asio::awaitable<result<std::int64_t>> save_memories(std::vector<memory_input> items, consistency* position);
   asio::awaitable<result<std::int64_t>> delete_memories(std::string user_id, std::vector<std::string> keys,
-                                                        std::optional<std::string> category);
+                                                        std::optional<std::string> category, consistency* position);
   asio::awaitable<result<search_results>> search(std::string user_id, std::vector<std::string> categories,
-                                                 int limit_per_category);
-  asio::awaitable<result<bool>> put_profile(std::string user_id, std::string profile);
-  asio::awaitable<result<bool>> put_onboarding(std::string user_id, nlohmann::json state);
+                                                 int limit_per_category, consistency* position);
+  asio::awaitable<result<bool>> put_profile(std::string user_id, std::string profile, consistency* position);
+  asio::awaitable<result<bool>> put_onboarding(std::string user_id, nlohmann::json state, consistency* position);
 
   std::shared_ptr<detail::store_impl> impl_;
 };
