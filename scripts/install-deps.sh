@@ -10,6 +10,7 @@ packages=(
   libboost1.81-dev libpq-dev nlohmann-json3-dev doctest-dev libbenchmark-dev
   postgresql postgresql-contrib
   curl python3 procps openssl valgrind wrk gnuplot-nox
+  nginx-light
 )
 if [ "${1:-}" = "--fuzz" ]; then packages+=(clang-14 libclang-rt-14-dev); fi
 
@@ -25,5 +26,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Packages with a service (nginx, postgresql) must not start it on install: the project
+# runs its own on loopback ports. policy-rc.d says so to invoke-rc.d for this install only.
+policy=/usr/sbin/policy-rc.d
+own_policy=
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1
+fi
+trap '[ -n "$own_policy" ] && rm -f "$policy"' EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

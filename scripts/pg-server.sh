@@ -10,8 +10,8 @@
 #                                     PRIMARY_DIR: pg_basebackup -R -X stream (once) through
 #                                     a replication slot of its own, so the primary keeps the
 #                                     WAL it has not received yet; started on its own port.
-#                                     Prints its URL. stop/restart/url work on DIR as on any
-#                                     server; destroy also drops the slot when the primary runs.
+#                                     Prints its URL. start/stop/restart/url work on DIR as on
+#                                     any server; destroy also drops the slot when the primary runs.
 # As root, the server runs as the `postgres` system user (initdb refuses root).
 # --fast turns durability off (fsync, full_page_writes): for throwaway test data only.
 set -euo pipefail
@@ -81,8 +81,10 @@ case "$cmd" in
       } | as_owner tee -a "$dir/data/postgresql.conf" >/dev/null
     fi
     start_server
-    PGOPTIONS="-c client_min_messages=warning" as_owner "$bindir/psql" -X -q -d "$(url)" \
-      -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+    if [ ! -f "$dir/primary" ]; then  # a replica has the primary's extensions, and is read-only
+      PGOPTIONS="-c client_min_messages=warning" as_owner "$bindir/psql" -X -q -d "$(url)" \
+        -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+    fi
     url
     ;;
   replica)

@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <thread>
 
 namespace asio = boost::asio;
@@ -158,13 +159,24 @@ int serve(const cli::options& o) {
   asio::io_context io(static_cast<int>(threads));
   pg::connection_pool pool(io.get_executor(), pool_params_of(o));
   pool.start();
+  // One pool per replica, as large as the primary's: reads move there.
+  std::vector<std::unique_ptr<pg::connection_pool>> replica_pools;
+  std::vector<pg::connection_pool*> replicas;
+  for (const auto& url : o.replica_urls) {
+    auto params = pool_params_of(o);
+    params.conninfo = url;
+    replica_pools.push_back(std::make_unique<pg::connection_pool>(io.get_executor(), params));
+    replica_pools.back()->start();
+    replicas.push_back(replica_pools.back().get());
+  }
 
   store::store_options so;
+  so.max_replica_lag = o.max_replica_lag;
   so.max_batch_size = o.max_batch_size;
   so.batch_window = o.batch_window;
   so.smart_batching = o.smart_batching;
   so.coalesce = o.coalesce;
-  store::memory_store store(pool, so, &registry);
+  store::memory_store store(pool, replicas, so, &registry);
   http::service_config sc;
   sc.api_token = o.api_token;
   http::service svc(store, pool, registry, sc);
@@ -191,6 +203,7 @@ int serve(const cli::options& o) {
     std::fprintf(stderr, "dataloader-server: signal %d, draining requests in flight\n", sig);
     srv.shutdown([&] {
       pool.close();
+      for (auto& r : replica_pools) r->close();
       io.stop();
     });
   });
@@ -198,9 +211,9 @@ int serve(const cli::options& o) {
   const auto ep = srv.local_endpoint();
   std::fprintf(stderr,
                "dataloader-server %s listening on %s:%u (threads %zu, pool %zu, max batch %zu, batch window %lld us, "
-               "smart batching %s, coalesce %s, max in-flight %zu, auth %s)\n",
+               "smart batching %s, coalesce %s, replicas %zu, max in-flight %zu, auth %s)\n",
                DATALOADER_VERSION, ep.address().to_string().c_str(), ep.port(), threads, pool.config().size, o.max_batch_size,
-               static_cast<long long>(o.batch_window.count()), o.smart_batching ? "on" : "off", o.coalesce ? "on" : "off", o.max_inflight,
+               static_cast<long long>(o.batch_window.count()), o.smart_batching ? "on" : "off", o.coalesce ? "on" : "off", o.replica_urls.size(), o.max_inflight,
                o.api_token ? "bearer token" : "none (loopback only)");
   std::vector<std::thread> workers;
   for (std::size_t i = 1; i < threads; ++i) workers.emplace_back([&] { io.run(); });
@@ -229,6 +242,8 @@ int main(int argc, char** argv) {
   }
   if (!o.database_url) return fatal("no database: give --database-url URL or set DATABASE_URL", 2);
   if (std::string why; !pg::valid_conninfo(*o.database_url, why)) return fatal("--database-url: " + why, 2);
+  for (const auto& url : o.replica_urls)
+    if (std::string why; !pg::valid_conninfo(url, why)) return fatal("--replica-url: " + why, 2);
   try {
     switch (o.cmd) {
       case cli::command::serve: return serve(o);

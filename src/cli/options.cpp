@@ -33,6 +33,10 @@ std::string usage() {
 
 options (environment fallback in brackets):
   --database-url URL      libpq URL or connection string [DATABASE_URL]
+  --replica-url URL       a streaming replica to read from; repeatable
+                          [DATALOADER_REPLICA_URLS, comma-separated]
+  --max-replica-lag-ms N  a replica further behind is not read from, default 1000
+                          [DATALOADER_MAX_REPLICA_LAG_MS]
   --listen HOST:PORT      default 127.0.0.1:8080 [DATALOADER_LISTEN]
   --threads N             event-loop threads, default one per core [DATALOADER_THREADS]
   --pool-size N           PostgreSQL connections, default one per core, at least 2 [DATALOADER_POOL_SIZE]
@@ -79,7 +83,32 @@ parse_outcome parse(const std::vector<std::string>& args, const char* (*getenv)(
     };
   };
   std::size_t window_us = 0;
+  std::size_t max_lag_ms = 1000;
+  bool replicas_from_env = false;
   const std::map<std::string, std::pair<const char*, setter>> table{
+      {"--replica-url", {"DATALOADER_REPLICA_URLS", [&](const std::string& name, const std::string& v) -> std::string {
+         // The environment lists them comma-separated; the option is repeated instead.
+         std::vector<std::string> urls;
+         if (name.rfind("--", 0) == 0) {
+           if (replicas_from_env) o.replica_urls.clear();  // the command line wins
+           replicas_from_env = false;
+           urls.push_back(v);
+         } else {
+           replicas_from_env = true;
+           for (std::size_t from = 0;;) {
+             const auto comma = v.find(',', from);
+             urls.push_back(v.substr(from, comma == std::string::npos ? std::string::npos : comma - from));
+             if (comma == std::string::npos) break;
+             from = comma + 1;
+           }
+         }
+         for (auto& u : urls) {
+           if (u.empty()) return name + ": an empty URL";
+           o.replica_urls.push_back(std::move(u));
+         }
+         return {};
+       }}},
+      {"--max-replica-lag-ms", {"DATALOADER_MAX_REPLICA_LAG_MS", count(max_lag_ms, 0, 3'600'000)}},
       {"--database-url", {"DATABASE_URL", [&](const std::string& name, const std::string& v) -> std::string {
          if (v.empty()) return name + ": must not be empty";
          o.database_url = v;
@@ -138,6 +167,7 @@ parse_outcome parse(const std::vector<std::string>& args, const char* (*getenv)(
     if (auto e = it->second.second(flag, value); !e.empty()) return {std::nullopt, e};
   }
   o.batch_window = std::chrono::microseconds(window_us);
+  o.max_replica_lag = std::chrono::milliseconds(max_lag_ms);
   if (o.cmd == command::seed_demo && o.users == 0) return {std::nullopt, "seed-demo: --users N is required"};
   return {o, {}};
 }

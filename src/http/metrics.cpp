@@ -2,6 +2,7 @@
 // figures, read from single-writer or relaxed atomic counters, so a scrape never blocks
 // the hot paths.
 #include "dataloader/http/service.hpp"
+#include "dataloader/pg/lsn.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -64,6 +65,14 @@ std::string service::stats_json() const {
     if (auto n = counters_.responses(st)) statuses[std::to_string(st)] = n;
   json latency = json::object();
   for (std::size_t i = 0; i < latency_bucket_bounds_ms.size(); ++i) latency[le(latency_bucket_bounds_ms[i])] = counters_.bucket(i);
+  json hosts = json::array();
+  for (const auto& h : s.hosts)
+    hosts.push_back({{"role", h.role},
+                     {"connected", h.connected},
+                     {"lag_ms", h.lag_ms},
+                     {"replayed_lsn", pg::to_string(h.replayed)},
+                     {"statements", h.statements},
+                     {"reads", h.reads}});
   json out = {
       {"total_operations", s.total_operations},
       {"loads", s.loads},
@@ -85,7 +94,8 @@ std::string service::stats_json() const {
               {"statements", db.statements},
               {"prepares", db.prepares},
               {"round_trips", db.round_trips},
-              {"round_trip_latency_us", rt}}},
+              {"round_trip_latency_us", rt},
+              {"hosts", hosts}}},
       {"http", {{"requests", counters_.requests()},
                 {"in_flight", counters_.in_flight()},
                 {"connections", counters_.connections()},
@@ -137,6 +147,16 @@ std::string service::metrics_text() const {
   metric("db_timeouts_total", "counter", "Statement groups cancelled at their deadline.", db.timeouts);
   metric("db_statements_total", "counter", "Statements executed by the pool.", db.statements);
   metric("db_round_trips_total", "counter", "Pipeline flushes.", db.round_trips);
+  // Per server (primary, replicas), labelled by position in db.hosts and role.
+  auto per_host = [&](const char* name, const char* type, const char* help, auto value_of) {
+    o << "# HELP dataloader_" << name << ' ' << help << "\n# TYPE dataloader_" << name << ' ' << type << '\n';
+    for (std::size_t i = 0; i < s.hosts.size(); ++i)
+      o << "dataloader_" << name << "{host=\"" << i << "\",role=\"" << s.hosts[i].role << "\"} " << value_of(s.hosts[i]) << '\n';
+  };
+  per_host("db_host_connected", "gauge", "1 when the server is reachable.", [](const auto& h) { return h.connected ? 1 : 0; });
+  per_host("db_host_lag_milliseconds", "gauge", "How far a replica is behind the primary.", [](const auto& h) { return h.lag_ms; });
+  per_host("db_host_statements_total", "counter", "Statements sent to the server.", [](const auto& h) { return h.statements; });
+  per_host("db_host_reads_total", "counter", "Store reads routed to the server.", [](const auto& h) { return h.reads; });
   o << "# HELP dataloader_db_round_trip_seconds Time from a flush to its last result.\n# TYPE dataloader_db_round_trip_seconds histogram\n";
   std::vector<std::string> rt_bounds;
   for (std::size_t i = 0; i + 1 < pg::round_trip_bucket_bounds_us.size(); ++i)

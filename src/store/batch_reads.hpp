@@ -1,7 +1,7 @@
 // The batch functions behind the store's loaders: one statement for a whole batch of keys.
 #pragma once
 
-#include "store_impl.hpp"
+#include "read_host.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -12,12 +12,12 @@
 
 namespace dataloader::store::detail {
 
-asio::awaitable<std::vector<result<std::optional<std::string>>>> read_profiles(store_impl& s,
+asio::awaitable<std::vector<result<std::optional<std::string>>>> read_profiles(read_host& s,
                                                                                std::span<const std::string> ids);
-asio::awaitable<std::vector<result<std::optional<nlohmann::json>>>> read_onboarding(store_impl& s,
+asio::awaitable<std::vector<result<std::optional<nlohmann::json>>>> read_onboarding(read_host& s,
                                                                                     std::span<const std::string> ids);
 // Prefetch snapshots (sql::user_snapshots): every user's limit travels with it.
-asio::awaitable<std::vector<result<prefetch_result>>> read_snapshots(store_impl& s,
+asio::awaitable<std::vector<result<prefetch_result>>> read_snapshots(read_host& s,
                                                                      std::span<const snapshot_key> keys);
 
 }  // namespace dataloader::store::detail

@@ -17,7 +17,13 @@
 namespace dataloader::store {
 
 memory_store::memory_store(pg::connection_pool& pool, store_options options, loader_registry* registry)
-    : impl_(std::make_shared<detail::store_impl>(pool, options, registry)) {}
+    : memory_store(pool, {}, options, registry) {}
+
+memory_store::memory_store(pg::connection_pool& primary, std::span<pg::connection_pool* const> replicas,
+                           store_options options, loader_registry* registry)
+    : impl_(std::make_shared<detail::store_impl>(primary, replicas, options, registry)) {
+  impl_->start_probing();
+}
 
 memory_store::~memory_store() = default;
 
@@ -30,7 +36,19 @@ store_stats memory_store::stats() const {
   s.queries = impl_->queries.get();
   s.naive_queries = impl_->naive_queries.get();
   s.retried_statements = impl_->retried_statements.get();
-  s.loads = impl_->profiles.stats().loads + impl_->onboarding.stats().loads + impl_->snapshots.stats().loads;
+  for (const auto& h : impl_->hosts) {
+    s.loads += h->profiles.stats().loads + h->onboarding.stats().loads + h->snapshots.stats().loads;
+    host_stats hs;
+    const bool connected = h->state.connected.load(std::memory_order_relaxed);
+    const bool standby = h->state.in_recovery.load(std::memory_order_relaxed);
+    hs.role = h->primary ? "primary" : standby || !connected ? "replica" : "primary (promoted?)";
+    hs.connected = h->primary ? h->pool.healthy() : connected;
+    hs.lag_ms = h->state.lag_ms.load(std::memory_order_relaxed);
+    hs.replayed = h->replayed();
+    hs.statements = h->pool.stats().statements;
+    hs.reads = h->reads.get();
+    s.hosts.push_back(std::move(hs));
+  }
   if (impl_->registry) s.loaders = impl_->registry->snapshot();
   return s;
 }
@@ -57,17 +75,17 @@ asio::awaitable<result<bool>> put_one(detail::store_impl& s, const pg::statement
   } else {
     done = co_await detail::naive::put(s, upsert, user_id, value);
   }
-  if (done) s.forget_user(user_id);
   co_return done;
 }
 
-asio::awaitable<result<prefetch_result>> load_snapshot(detail::store_impl& s, std::string user_id, int limit,
-                                                       bool fresh) {
+asio::awaitable<result<prefetch_result>> load_snapshot(detail::store_impl& s, const detail::read_plan& plan,
+                                                       std::string user_id, int limit) {
   s.limits_seen.insert(limit);
   diagnostics d;
   detail::snapshot_key key{std::move(user_id), limit};
-  if (fresh) s.snapshots.clear(key);
-  auto [ec, v] = co_await s.snapshots.async_load(std::move(key), d, asio::as_tuple(asio::use_awaitable));
+  auto& snapshots = plan.host->snapshots;
+  if (plan.fresh) snapshots.clear(key);
+  auto [ec, v] = co_await snapshots.async_load(std::move(key), d, asio::as_tuple(asio::use_awaitable));
   if (ec) co_return detail::failure_of(ec, d);
   co_return std::move(v);
 }
@@ -75,20 +93,20 @@ asio::awaitable<result<prefetch_result>> load_snapshot(detail::store_impl& s, st
 // Profiles and onboarding states are looked up alike: validated ids, then the kind's
 // loader (or one statement per id).
 template <class V, class Naive>
-asio::awaitable<result<std::vector<std::optional<V>>>> lookup_by_ids(detail::store_impl& s, std::vector<std::string> ids,
-                                                                     Naive naive,
-                                                                     loader<std::string, std::optional<V>>& by_id,
-                                                                     consistency* c) {
+asio::awaitable<result<std::vector<std::optional<V>>>> lookup_by_ids(
+    detail::store_impl& s, std::vector<std::string> ids, Naive naive,
+    loader<std::string, std::optional<V>> detail::read_host::*loader_of, consistency* c) {
   using T = std::vector<std::optional<V>>;
   s.total_operations.add();
   if (auto p = detail::check_names("ids", ids); !p.empty()) co_return invalid<T>(p);
-  auto plan = co_await s.begin_read(c);
+  auto plan = co_await s.begin_read(c, ids);
   if (!plan) co_return plan.get_failure();
   s.naive_queries.add(ids.size());
   result<T> found = T{};
   if (!s.options.coalesce) {
-    found = co_await naive(s, std::move(ids));
+    found = co_await naive(*plan->host, std::move(ids));
   } else {
+    auto& by_id = plan->host->*loader_of;
     if (plan->fresh)
       for (const auto& id : ids) by_id.clear(id);
     auto results = co_await by_id.load_many(std::move(ids));
@@ -120,23 +138,25 @@ asio::awaitable<result<prefetch_result>> memory_store::prefetch(std::string user
   if (auto p = detail::check_name("user_id", user_id); !p.empty()) co_return invalid<prefetch_result>(p);
   if (auto p = detail::check_range("memory_limit", memory_limit, 1, max_memory_limit); !p.empty())
     co_return invalid<prefetch_result>(p);
-  auto plan = co_await s.begin_read(c);
+  const std::span<const std::string> reader(&user_id, 1);
+  auto plan = co_await s.begin_read(c, reader);
   if (!plan) co_return plan.get_failure();
   s.naive_queries.add(4);
   result<prefetch_result> found = prefetch_result{};
-  if (!s.options.coalesce) found = co_await detail::naive::prefetch(s, std::move(user_id), memory_limit);
-  else found = co_await load_snapshot(s, std::move(user_id), memory_limit, plan->fresh);
+  if (!s.options.coalesce) found = co_await detail::naive::prefetch(*plan->host, std::move(user_id), memory_limit);
+  else found = co_await load_snapshot(s, *plan, std::move(user_id), memory_limit);
   co_return positioned(std::move(found), *plan, c);
 }
 
 asio::awaitable<result<std::vector<std::optional<std::string>>>> memory_store::get_profiles(std::vector<std::string> ids,
                                                                                            consistency* c) {
-  return lookup_by_ids<std::string>(*impl_, std::move(ids), detail::naive::profiles, impl_->profiles, c);
+  return lookup_by_ids<std::string>(*impl_, std::move(ids), detail::naive::profiles, &detail::read_host::profiles, c);
 }
 
 asio::awaitable<result<std::vector<std::optional<nlohmann::json>>>> memory_store::get_onboarding(
     std::vector<std::string> ids, consistency* c) {
-  return lookup_by_ids<nlohmann::json>(*impl_, std::move(ids), detail::naive::onboarding, impl_->onboarding, c);
+  return lookup_by_ids<nlohmann::json>(*impl_, std::move(ids), detail::naive::onboarding,
+                                       &detail::read_host::onboarding, c);
 }
 
 asio::awaitable<result<recent_memories>> memory_store::get_recent_memories(std::string user_id, int limit,
@@ -146,14 +166,15 @@ asio::awaitable<result<recent_memories>> memory_store::get_recent_memories(std::
   s.total_operations.add();
   if (auto p = detail::check_name("user_id", user_id); !p.empty()) co_return invalid<T>(p);
   if (auto p = detail::check_range("limit", limit, 1, max_memory_limit); !p.empty()) co_return invalid<T>(p);
-  auto plan = co_await s.begin_read(c);
+  const std::span<const std::string> reader(&user_id, 1);
+  auto plan = co_await s.begin_read(c, reader);
   if (!plan) co_return plan.get_failure();
   s.naive_queries.add(2);
   if (!s.options.coalesce) {
-    auto found = co_await detail::naive::recent(s, std::move(user_id), limit);
+    auto found = co_await detail::naive::recent(*plan->host, std::move(user_id), limit);
     co_return positioned(std::move(found), *plan, c);
   }
-  auto snapshot = co_await load_snapshot(s, std::move(user_id), limit, plan->fresh);
+  auto snapshot = co_await load_snapshot(s, *plan, std::move(user_id), limit);
   if (!snapshot) co_return snapshot.get_failure();
   result<T> found = T{std::move(snapshot->recent_memories), snapshot->memory_count};
   co_return positioned(std::move(found), *plan, c);
@@ -170,10 +191,12 @@ asio::awaitable<result<std::vector<memory>>> memory_store::get_memories(std::str
   if (filter.keys)
     if (auto p = detail::check_names("keys", *filter.keys); !p.empty()) co_return invalid<T>(p);
   if (auto p = detail::check_range("limit", filter.limit, 1, max_list_limit); !p.empty()) co_return invalid<T>(p);
-  auto plan = co_await s.begin_read(c);
+  const std::span<const std::string> reader(&user_id, 1);
+  auto plan = co_await s.begin_read(c, reader);
   if (!plan) co_return plan.get_failure();
   s.naive_queries.add(1);
-  auto o = co_await s.query(detail::sql::get_memories, pg::params(user_id, filter.category, filter.keys, filter.limit), true);
+  auto o = co_await plan->host->query(detail::sql::get_memories,
+                                      pg::params(user_id, filter.category, filter.keys, filter.limit));
   if (o.ec) co_return detail::failure_of(o.ec, o.diag);
   result<T> found = detail::decode_memories(o.result, 1, user_id);
   co_return positioned(std::move(found), *plan, c);
@@ -184,12 +207,13 @@ asio::awaitable<result<std::int64_t>> memory_store::save_memories(std::vector<me
   s.total_operations.add();
   if (auto p = detail::check_items(items); !p.empty()) co_return invalid<std::int64_t>(p);
   if (items.empty()) {
-    s.end_write(c);  // nothing written: every position already acknowledged covers it
+    s.end_write(c, {});  // nothing written: every position already acknowledged covers it
     co_return std::int64_t{0};
   }
   s.naive_queries.add(items.size() + detail::store_impl::write_overhead);
-  std::set<std::string> users;
-  for (const auto& m : items) users.insert(m.user_id);
+  std::set<std::string> distinct;
+  for (const auto& m : items) distinct.insert(m.user_id);
+  const std::vector<std::string> users(distinct.begin(), distinct.end());
   result<std::int64_t> written = std::int64_t{0};
   if (s.options.coalesce) {
     detail::save_request request{std::move(items)};
@@ -197,10 +221,7 @@ asio::awaitable<result<std::int64_t>> memory_store::save_memories(std::vector<me
   } else {
     written = co_await detail::naive::save(s, std::move(items));
   }
-  if (written) {
-    for (const auto& u : users) s.forget_user(u);
-    s.end_write(c);
-  }
+  if (written) s.end_write(c, users);
   co_return written;
 }
 
@@ -213,7 +234,7 @@ asio::awaitable<result<std::int64_t>> memory_store::delete_memories(std::string 
     if (auto p = detail::check_name("category", *category); !p.empty()) co_return invalid<std::int64_t>(p);
   if (auto p = detail::check_names("keys", keys); !p.empty()) co_return invalid<std::int64_t>(p);
   if (keys.empty()) {
-    s.end_write(c);
+    s.end_write(c, {});
     co_return std::int64_t{0};
   }
   s.naive_queries.add(keys.size() + detail::store_impl::write_overhead);
@@ -224,10 +245,7 @@ asio::awaitable<result<std::int64_t>> memory_store::delete_memories(std::string 
   } else {
     deleted = co_await detail::naive::remove(s, user_id, keys, category.value_or(""));
   }
-  if (deleted) {
-    s.forget_user(user_id);
-    s.end_write(c);
-  }
+  if (deleted) s.end_write(c, {&user_id, 1});
   co_return deleted;
 }
 
@@ -239,17 +257,18 @@ asio::awaitable<result<search_results>> memory_store::search(std::string user_id
   if (auto p = detail::check_names("categories", categories); !p.empty()) co_return invalid<search_results>(p);
   if (auto p = detail::check_range("limit_per_category", limit_per_category, 1, max_memory_limit); !p.empty())
     co_return invalid<search_results>(p);
-  auto plan = co_await s.begin_read(c);
+  const std::span<const std::string> reader(&user_id, 1);
+  auto plan = co_await s.begin_read(c, reader);
   if (!plan) co_return plan.get_failure();
   s.naive_queries.add(categories.size());
   search_results out;
   for (const auto& category : categories) out[category];  // every asked category appears, maybe empty
   if (categories.empty()) co_return positioned(result<search_results>(std::move(out)), *plan, c);
   if (!s.options.coalesce) {
-    auto found = co_await detail::naive::search(s, user_id, categories, limit_per_category);
+    auto found = co_await detail::naive::search(*plan->host, user_id, categories, limit_per_category);
     co_return positioned(std::move(found), *plan, c);
   }
-  auto o = co_await s.query(detail::sql::search, pg::params(user_id, categories, limit_per_category), true);
+  auto o = co_await plan->host->query(detail::sql::search, pg::params(user_id, categories, limit_per_category));
   if (o.ec) co_return detail::failure_of(o.ec, o.diag);
   detail::add_search_rows(out, o.result, user_id);
   co_return positioned(result<search_results>(std::move(out)), *plan, c);
@@ -260,8 +279,8 @@ asio::awaitable<result<bool>> memory_store::put_profile(std::string user_id, std
   s.total_operations.add();
   if (auto p = detail::check_name("user_id", user_id); !p.empty()) co_return invalid<bool>(p);
   if (auto p = detail::check_text("profile", profile); !p.empty()) co_return invalid<bool>(p);
-  auto done = co_await put_one(s, detail::sql::put_profiles, s.profile_puts, std::move(user_id), std::move(profile));
-  if (done) s.end_write(c);
+  auto done = co_await put_one(s, detail::sql::put_profiles, s.profile_puts, user_id, std::move(profile));
+  if (done) s.end_write(c, {&user_id, 1});
   co_return done;
 }
 
@@ -278,8 +297,8 @@ asio::awaitable<result<bool>> memory_store::put_onboarding(std::string user_id, 
     co_return invalid<bool>(std::string("state: ") + e.what());
   }
   if (auto p = detail::check_text("state", text); !p.empty()) co_return invalid<bool>(p);
-  auto done = co_await put_one(s, detail::sql::put_onboarding, s.onboarding_puts, std::move(user_id), std::move(text));
-  if (done) s.end_write(c);
+  auto done = co_await put_one(s, detail::sql::put_onboarding, s.onboarding_puts, user_id, std::move(text));
+  if (done) s.end_write(c, {&user_id, 1});
   co_return done;
 }
 

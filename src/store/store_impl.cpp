@@ -1,24 +1,34 @@
 #include "store_impl.hpp"
 
-#include "batch_reads.hpp"
 #include "sql.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
 
 namespace dataloader::store::detail {
 
-store_impl::store_impl(pg::connection_pool& p, store_options opts, loader_registry* reg)
+namespace {
+
+const pg::statement probe_replica{"store_probe_replica",
+    "SELECT pg_is_in_recovery(), coalesce(pg_last_wal_replay_lsn(), '0/0')::text"};
+const pg::statement probe_primary{"store_probe_primary", "SELECT pg_current_wal_flush_lsn()::text"};
+
+std::optional<pg::lsn> position_in(const pg::result& r, std::size_t col) {
+  auto text = r.get<std::string>(0, col);
+  return text ? pg::parse_lsn(*text) : std::nullopt;
+}
+
+}  // namespace
+
+store_impl::store_impl(pg::connection_pool& p, std::span<pg::connection_pool* const> replicas, store_options opts,
+                       loader_registry* reg)
     : pool(p),
       options(opts),
       registry(reg),
-      profiles(p.get_executor(), [this](std::span<const std::string> ids) { return read_profiles(*this, ids); },
-               loader_opts("profiles")),
-      onboarding(p.get_executor(), [this](std::span<const std::string> ids) { return read_onboarding(*this, ids); },
-                 loader_opts("onboarding")),
-      snapshots(p.get_executor(), [this](std::span<const snapshot_key> keys) { return read_snapshots(*this, keys); },
-                loader_opts("user_snapshots")),
-
       saves(writer<save_request, std::int64_t>(
           "save_memories",
           [this](std::span<const save_request* const> rs) {
@@ -42,17 +52,21 @@ store_impl::store_impl(pg::connection_pool& p, store_options opts, loader_regist
           rows_deleted)),
       primary_position(p.get_executor(),
                        [this](std::span<const int> keys) -> asio::awaitable<std::vector<result<pg::lsn>>> {
-                         auto o = co_await query(sql::primary_position, {}, true);
+                         auto o = co_await primary_host().query(sql::primary_position, {});
                          if (o.ec) co_return fail_all<pg::lsn>(keys.size(), failure_of(o.ec, o.diag));
-                         auto text = o.result.get<std::string>(0, 0);
-                         auto now = text ? pg::parse_lsn(*text) : std::nullopt;
-                         if (!now) co_return fail_all<pg::lsn>(keys.size(), failure{errc::protocol_error, "pg_current_wal_insert_lsn() gave no position"});
+                         auto now = position_in(o.result, 0);
+                         if (!now)
+                           co_return fail_all<pg::lsn>(
+                               keys.size(), failure{errc::protocol_error, "pg_current_wal_insert_lsn() gave no position"});
                          observe(*now);
                          co_return std::vector<result<pg::lsn>>(keys.size(), result<pg::lsn>(*now));
                        },
-                       loader_opts("primary_position")) {}
+                       loader_opts("primary_position", p)) {
+  hosts.push_back(std::make_unique<read_host>(*this, p, true));
+  for (auto* r : replicas) hosts.push_back(std::make_unique<read_host>(*this, *r, false));
+}
 
-loader_options store_impl::loader_opts(const char* name) const {
+loader_options store_impl::loader_opts(const char* name, pg::connection_pool& for_pool) const {
   loader_options o;
   o.name = name;
   o.registry = registry;
@@ -60,12 +74,16 @@ loader_options store_impl::loader_opts(const char* name) const {
   o.batch_window = options.batch_window;
   o.cache = cache_mode::off;  // long-lived loaders in front of data that changes
   if (options.smart_batching) {
-    // Loaders and pool share the pool's strand, where both calls must run.
-    o.hold = [p = &pool](std::function<void()> go) {
-      if (!p->saturated()) return false;
-      p->when_unsaturated(std::move(go));
-      return true;
-    };
+    // The loaders run on the store's strand, the pool on its own: saturated() and
+    // when_unsaturated() are the primary's strand calls, so only the primary's loaders
+    // hold (a replica's pool is asked from the wrong strand otherwise).
+    if (&for_pool == &pool) {
+      o.hold = [p = &pool](std::function<void()> go) {
+        if (!p->saturated()) return false;
+        p->when_unsaturated(std::move(go));
+        return true;
+      };
+    }
   }
   return o;
 }
@@ -75,79 +93,149 @@ coalesced_writer<Request, Response> store_impl::writer(const char* name,
                                                        typename coalesced_writer<Request, Response>::build_fn build,
                                                        typename coalesced_writer<Request, Response>::answer_fn answer) {
   return coalesced_writer<Request, Response>(
-      pool.get_executor(), loader_opts(name),
+      pool.get_executor(), loader_opts(name, pool),
       [this](std::vector<pg::query> qs) { return group(std::move(qs), false); }, std::move(build), std::move(answer),
       retried_statements);
 }
 
 asio::awaitable<query_outcome> store_impl::query(const pg::statement& st, pg::params args, bool read) {
+  if (read) co_return co_await primary_host().query(st, std::move(args));
+  // A write's position is read after its commit (see group()).
+  std::vector<pg::query> qs;
+  qs.push_back(pg::query{&st, std::move(args)});
+  auto g = co_await group(std::move(qs), false);
   query_outcome out;
-  if (!read) {  // a write commits inside its group (see group())
-    std::vector<pg::query> qs;
-    qs.push_back(pg::query{&st, std::move(args)});
-    auto g = co_await group(std::move(qs), false);
-    out.ec = g.ec;
-    out.diag = std::move(g.diag);
-    if (!g.results.empty()) out.result = std::move(g.results.front());
-    co_return out;
-  }
-  queries.add();
-  pg::query_options o;
-  o.retry_on_connection_loss = true;
-  const auto claim = reads_in_flight.insert(claim_now());
-  auto [ec, r] = co_await pool.async_query(st, std::move(args), o, out.diag, asio::as_tuple(asio::use_awaitable));
-  reads_in_flight.erase(claim);
-  out.ec = ec;
-  out.result = std::move(r);
+  out.ec = g.ec;
+  out.diag = std::move(g.diag);
+  if (!g.results.empty()) out.result = std::move(g.results.front());
   co_return out;
 }
 
 asio::awaitable<group_outcome> store_impl::group(std::vector<pg::query> qs, bool read) {
-  queries.add(qs.size() + (read ? 0 : write_overhead));
+  if (read) co_return co_await primary_host().group(std::move(qs));
+  queries.add(qs.size() + write_overhead);
   pg::query_options o;
-  o.retry_on_connection_loss = read;
-  o.position_after_commit = !read;
-  std::optional<std::multiset<pg::lsn>::iterator> claim;
-  if (read) claim = reads_in_flight.insert(claim_now());
+  o.position_after_commit = true;  // never resent: a write may have committed
   group_outcome out;
   auto [ec, rs] = co_await pool.async_pipeline(std::move(qs), o, out.diag, asio::as_tuple(asio::use_awaitable));
-  if (claim) reads_in_flight.erase(*claim);
   out.ec = ec;
   out.results = std::move(rs);
-  if (!read && !ec) {
+  if (!ec) {
     // The position is the store's, not the caller's result.
-    auto text = out.results.back().get<std::string>(0, 0);
-    if (auto p = text ? pg::parse_lsn(*text) : std::nullopt) observe(*p);
+    if (auto p = position_in(out.results.back(), 0)) observe(*p);
     out.results.pop_back();
   }
   co_return out;
 }
 
-asio::awaitable<result<read_plan>> store_impl::begin_read(const consistency* c) {
-  read_plan plan;
-  plan.position = reads_in_flight.empty() ? claim_now() : std::min(*reads_in_flight.begin(), claim_now());
-  if (c == nullptr || c->min_position == pg::lsn{}) co_return plan;
-  if (c->min_position > observed) {
+read_host* store_impl::pick_replica(pg::lsn at_least) {
+  // Round robin over the replicas that can serve the read, starting after the last pick.
+  const std::size_t n = hosts.size() - 1;
+  for (std::size_t i = 0; i < n; ++i) {
+    read_host& h = *hosts[1 + (next_replica_ + i) % n];
+    if (h.usable(options.max_replica_lag) && h.replayed() >= at_least) {
+      next_replica_ = (next_replica_ + i + 1) % n;
+      return &h;
+    }
+  }
+  return nullptr;
+}
+
+asio::awaitable<result<read_plan>> store_impl::begin_read(const consistency* c, std::span<const std::string> users) {
+  const pg::lsn asked = c != nullptr ? c->min_position : pg::lsn{};
+  if (asked > observed) {
     naive_queries.add(1);  // one check per read without batching
     // Not a batch from before this read arrived: that one may not have reached it yet.
     primary_position.clear(0);
     diagnostics d;
     auto [ec, now] = co_await primary_position.async_load(0, d, asio::as_tuple(asio::use_awaitable));
     if (ec) co_return failure_of(ec, d);
-    if (c->min_position > now)
-      co_return failure{errc::invalid_argument,
-                        "min_position: " + pg::to_string(c->min_position) + " is beyond the primary's current position " +
-                            pg::to_string(now) + " (a position from another database?)"};
+    if (asked > now)
+      co_return failure{errc::invalid_argument, "min_position: " + pg::to_string(asked) +
+                                                    " is beyond the primary's current position " + pg::to_string(now) +
+                                                    " (a position from another database?)"};
   }
-  plan.fresh = c->min_position > plan.position;
-  plan.position = std::max(plan.position, c->min_position);
+  // What this instance wrote of these users and a replica may not have replayed yet.
+  pg::lsn own = untracked_floor;
+  for (const auto& u : users)
+    if (auto it = written_at.find(u); it != written_at.end()) own = std::max(own, it->second);
+  read_plan plan;
+  plan.host = hosts.size() > 1 ? pick_replica(std::max(asked, own)) : nullptr;
+  if (plan.host == nullptr) plan.host = &primary_host();  // the primary has every acknowledged write
+  plan.host->reads.add();
+  plan.position = plan.host->claim_floor();
+  plan.fresh = asked > plan.position;
+  plan.position = std::max(plan.position, asked);
   co_return plan;
 }
 
-void store_impl::forget_user(const std::string& user_id) {
-  profiles.clear(user_id);
-  onboarding.clear(user_id);
-  for (int limit : limits_seen) snapshots.clear(snapshot_key{user_id, limit});
+void store_impl::end_write(consistency* c, std::span<const std::string> users) {
+  for (const auto& u : users)
+    for (auto& h : hosts) h->forget_user(u, limits_seen);
+  if (hosts.size() > 1) {
+    if (written_at.size() + users.size() > options.max_tracked_writes) {
+      for (const auto& [user, at] : written_at) untracked_floor = std::max(untracked_floor, at);
+      written_at.clear();
+    }
+    for (const auto& u : users) written_at[u] = observed;
+  }
+  if (c != nullptr) c->position = observed;
+}
+
+void store_impl::start_probing() {
+  if (hosts.size() < 2) return;
+  asio::co_spawn(pool.get_executor(), [weak = weak_from_this()]() -> asio::awaitable<void> {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (;;) {
+      auto self = weak.lock();
+      if (!self) co_return;
+      co_await self->probe_replicas();
+      timer.expires_after(self->options.replica_probe_interval);
+      self.reset();  // the store may go while this waits
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+  }, asio::detached);
+}
+
+asio::awaitable<void> store_impl::probe_replicas() {
+  using clock = std::chrono::steady_clock;
+  // Probes are not store statements (not counted in queries); short deadlines, no resend.
+  pg::query_options o;
+  o.timeout = std::max(options.replica_probe_interval * 4, std::chrono::milliseconds(200));
+  diagnostics d;
+  auto [pe, pr] = co_await pool.async_query(probe_primary, {}, o, d, asio::as_tuple(asio::use_awaitable));
+  const auto now = clock::now();
+  if (!pe)
+    if (auto flushed = position_in(pr, 0)) {
+      if (primary_history_.empty() || primary_history_.back().second < *flushed)
+        primary_history_.emplace_back(now, *flushed);
+      // Keep what a lag up to twice the limit needs, and always the newest sample.
+      while (primary_history_.size() > 1 && now - primary_history_.front().first > 2 * options.max_replica_lag &&
+             primary_history_[1].first < now - 2 * options.max_replica_lag)
+        primary_history_.pop_front();
+    }
+  for (std::size_t i = 1; i < hosts.size(); ++i) {
+    read_host& h = *hosts[i];
+    auto [ec, r] = co_await h.pool.async_query(probe_replica, {}, o, d, asio::as_tuple(asio::use_awaitable));
+    h.state.connected.store(!ec, std::memory_order_relaxed);
+    if (ec) continue;
+    h.state.in_recovery.store(r.get<bool>(0, 0).value_or(false), std::memory_order_relaxed);
+    const pg::lsn replayed = position_in(r, 1).value_or(pg::lsn{});
+    h.state.replayed.store(replayed.value, std::memory_order_relaxed);
+    // Lag: how long ago the primary first stood past what the replica has replayed.
+    std::int64_t lag_ms = 0;
+    for (const auto& [at, flushed] : primary_history_)
+      if (flushed > replayed) {
+        lag_ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - at).count();
+        break;
+      }
+    h.state.lag_ms.store(lag_ms, std::memory_order_relaxed);
+  }
+  // Positions every usable replica has replayed need no tracking any more.
+  pg::lsn everywhere{UINT64_MAX};
+  for (std::size_t i = 1; i < hosts.size(); ++i) everywhere = std::min(everywhere, hosts[i]->replayed());
+  std::erase_if(written_at, [&](const auto& entry) { return entry.second <= everywhere; });
+  if (untracked_floor <= everywhere) untracked_floor = pg::lsn{};
 }
 
 }  // namespace dataloader::store::detail

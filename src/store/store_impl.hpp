@@ -5,6 +5,7 @@
 #include "batch_writes.hpp"
 #include "coalesced_writer.hpp"
 #include "outcome.hpp"
+#include "read_host.hpp"
 
 #include "dataloader/detail/single_writer_counter.hpp"
 #include "dataloader/loader/loader.hpp"
@@ -14,50 +15,47 @@
 #include "dataloader/store/options.hpp"
 #include "dataloader/store/types.hpp"
 
+#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 namespace dataloader::store::detail {
 
 using counter = dataloader::detail::single_writer_counter;
 
-// A user and how many of their newest memories to read.
-struct snapshot_key {
-  std::string user_id;
-  int limit = 0;
-  friend bool operator==(const snapshot_key&, const snapshot_key&) = default;
-};
-struct snapshot_key_hash {
-  std::size_t operator()(const snapshot_key& k) const noexcept {
-    return std::hash<std::string>{}(k.user_id) * 31 + static_cast<std::size_t>(k.limit);
-  }
-};
-
 // How a read proceeds under consistency.hpp's promise.
 struct read_plan {
-  pg::lsn position;    // what the answer may claim
-  bool fresh = false;  // must not join a batch already in flight (it may predate a write the caller saw)
+  read_host* host = nullptr;  // where it is read
+  pg::lsn position;           // what the answer may claim
+  bool fresh = false;         // must not join a batch already in flight (it may predate a write the caller saw)
 };
 
-class store_impl {
+class store_impl : public std::enable_shared_from_this<store_impl> {
  public:
-  store_impl(pg::connection_pool& pool, store_options options, loader_registry* registry);
+  store_impl(pg::connection_pool& pool, std::span<pg::connection_pool* const> replicas, store_options options,
+             loader_registry* registry);
+  store_impl(const store_impl&) = delete;
+  store_impl& operator=(const store_impl&) = delete;
 
-  pg::connection_pool& pool;
+  pg::connection_pool& pool;  // the primary: every write, and reads no replica can serve
   store_options options;
   loader_registry* registry;
   counter total_operations, queries, naive_queries, retried_statements;
 
-  loader<std::string, std::optional<std::string>> profiles;
-  loader<std::string, std::optional<nlohmann::json>> onboarding;
-  // Profile, onboarding state, memory count and newest memories of a user, in one
-  // statement per batch: serves prefetch and recent memories alike.
-  loader<snapshot_key, prefetch_result, snapshot_key_hash> snapshots;
+  // hosts[0] is the primary; the replicas follow in the order given.
+  std::vector<std::unique_ptr<read_host>> hosts;
+  read_host& primary_host() { return *hosts.front(); }
   std::set<int> limits_seen;  // to clear every (user, limit) key of a written user
 
   coalesced_writer<save_request, std::int64_t> saves;
@@ -84,24 +82,39 @@ class store_impl {
   // may claim `observed` - 1, and is held in `reads_in_flight` until it completes: a read
   // that joins a batch claims no more than the oldest statement in flight.
   pg::lsn observed;
-  std::multiset<pg::lsn> reads_in_flight;
+  pg::lsn primary_claim() const { return pg::lsn{observed.value == 0 ? 0 : observed.value - 1}; }
   loader<int, pg::lsn> primary_position;  // checks of min_position: one statement per tick
 
-  // Before a read: refuses a min_position beyond the primary's (errc::invalid_argument),
-  // and says what the answer may claim and whether it must start a fresh batch.
-  asio::awaitable<result<read_plan>> begin_read(const consistency* c);
-  // After a write succeeded: its position.
-  void end_write(consistency* c) const {
-    if (c != nullptr) c->position = observed;
-  }
+  // Before a read of `users`' data: refuses a min_position beyond the primary's
+  // (errc::invalid_argument); picks the server (a usable replica that has replayed both
+  // the min_position and this instance's own latest write of those users, else the
+  // primary); says what the answer may claim and whether it must start a fresh batch.
+  asio::awaitable<result<read_plan>> begin_read(const consistency* c, std::span<const std::string> users);
+  // After a write of `users` committed: later reads of them here must not join older
+  // batches, and must be served at or after its position. Sets the caller's position.
+  void end_write(consistency* c, std::span<const std::string> users);
 
-  // After a write commits: later reads of these users must not join older batches.
-  void forget_user(const std::string& user_id);
+  // Replicas: probed every store_options::replica_probe_interval while the store lives.
+  void start_probing();
+  asio::awaitable<void> probe_replicas();
+
+  // The position each user must be read at here, for the users this instance wrote and
+  // not every replica has replayed yet; bounded by store_options::max_tracked_writes.
+  // Past the bound the map is emptied into `untracked_floor`, which then applies to every
+  // user (a read may go to the primary more often; it never goes stale).
+  std::unordered_map<std::string, pg::lsn> written_at;
+  pg::lsn untracked_floor;
+
+  loader_options loader_opts(const char* name, pg::connection_pool& for_pool) const;
 
  private:
-  loader_options loader_opts(const char* name) const;
-  pg::lsn claim_now() const { return pg::lsn{observed.value == 0 ? 0 : observed.value - 1}; }
   void observe(pg::lsn p) { observed = std::max(observed, p); }
+  read_host* pick_replica(pg::lsn at_least);
+  std::size_t next_replica_ = 0;
+  // The primary's flush position over the last moments, oldest first: a replica's lag is
+  // how long ago the primary passed the position the replica has replayed.
+  std::deque<std::pair<std::chrono::steady_clock::time_point, pg::lsn>> primary_history_;
+  std::unique_ptr<asio::steady_timer> probe_timer_;
   template <class Request, class Response>
   coalesced_writer<Request, Response> writer(const char* name,
                                              typename coalesced_writer<Request, Response>::build_fn build,

@@ -308,7 +308,9 @@ class Operations(unittest.TestCase):
 
     def test_bad_options_exit_2_with_one_line(self):
         for args in (["serve", "--threads", "0"], ["serve", "--coalesce", "maybe"], ["serve", "--bogus", "1"], ["frobnicate"],
-                     ["seed-demo", "--database-url", URL], ["serve", "--database-url", "host=x bogus_option=1"]):
+                     ["seed-demo", "--database-url", URL], ["serve", "--database-url", "host=x bogus_option=1"],
+                     ["serve", "--database-url", URL, "--replica-url", "host=x bogus_option=1"],
+                     ["serve", "--database-url", URL, "--max-replica-lag-ms", "soon"]):
             out = subprocess.run([SERVER, *args], capture_output=True, text=True, timeout=20)
             self.assertEqual(out.returncode, 2, args)
             self.assertEqual(len(out.stderr.strip().splitlines()), 1, out.stderr)

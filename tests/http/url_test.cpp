@@ -76,3 +76,27 @@ TEST_CASE("an invalid option or value is one line naming it") {
   CHECK(parse({"seed-demo"}).error == "seed-demo: --users N is required");
   CHECK(parse({}).error.find("missing command") == 0);
 }
+
+TEST_CASE("replica URLs: repeated on the command line, comma-separated in the environment; the command line wins") {
+  auto none = parse({"serve"});
+  REQUIRE(none.opts);
+  CHECK(none.opts->replica_urls.empty());
+  CHECK(none.opts->max_replica_lag == std::chrono::milliseconds(1000));
+  auto flags = parse({"serve", "--replica-url", "postgresql:///r1", "--replica-url=postgresql:///r2",
+                      "--max-replica-lag-ms", "250"});
+  REQUIRE(flags.opts);
+  CHECK(flags.opts->replica_urls == std::vector<std::string>{"postgresql:///r1", "postgresql:///r2"});
+  CHECK(flags.opts->max_replica_lag == std::chrono::milliseconds(250));
+  auto env = parse({"serve"}, {{"DATALOADER_REPLICA_URLS", "postgresql:///a,postgresql:///b"},
+                               {"DATALOADER_MAX_REPLICA_LAG_MS", "0"}});
+  REQUIRE(env.opts);
+  CHECK(env.opts->replica_urls == std::vector<std::string>{"postgresql:///a", "postgresql:///b"});
+  CHECK(env.opts->max_replica_lag == std::chrono::milliseconds(0));
+  auto both = parse({"serve", "--replica-url", "postgresql:///c"}, {{"DATALOADER_REPLICA_URLS", "postgresql:///a"}});
+  REQUIRE(both.opts);
+  CHECK(both.opts->replica_urls == std::vector<std::string>{"postgresql:///c"});
+  CHECK(parse({"serve"}, {{"DATALOADER_REPLICA_URLS", "postgresql:///a,,postgresql:///b"}}).error ==
+        "DATALOADER_REPLICA_URLS: an empty URL");
+  CHECK(parse({"serve", "--max-replica-lag-ms", "-1"}).error ==
+        "--max-replica-lag-ms: must be a whole number from 0 to 3600000 (got '-1')");
+}

@@ -9,14 +9,17 @@ import os
 import pwd
 import signal
 import socket
+import shutil
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PG_SERVER = os.path.join(ROOT, "scripts", "pg-server.sh")
+NGINX_TEMPLATE = os.path.join(ROOT, "deploy", "nginx.conf.template")
 
 
 def free_port():
@@ -119,6 +122,53 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        return self.proc.returncode
+
+
+class Nginx:
+    """nginx with deploy/nginx.conf.template on a free loopback port, in front of
+    `instances` ("host:port" strings): users by a consistent hash of their id, the rest
+    round robin. Every answer names its instance in Dataloader-Instance."""
+
+    def __init__(self, instances):
+        self.dir = tempfile.mkdtemp(prefix="dataloader-nginx.")
+        os.chmod(self.dir, 0o755)
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        with open(NGINX_TEMPLATE) as f:
+            conf = (f.read().replace("@PREFIX@", self.dir).replace("@LISTEN@", f"127.0.0.1:{self.port}")
+                    .replace("@INSTANCES@", " ".join(f"server {i};" for i in instances)))
+        path = os.path.join(self.dir, "nginx.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        self.proc = subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-p", self.dir, "-c", path],
+                                     stderr=subprocess.DEVNULL)
+        _running_servers.add(self)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("nginx did not start: " + open(os.path.join(self.dir, "error.log")).read()[-2000:])
+
+    def request(self, method, path, body=None, headers=None, raw_body=None, timeout=30):
+        return request(self.port, method, path, body, headers, raw_body, timeout)
+
+    def stop(self):
+        _running_servers.discard(self)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)  # graceful: finish the requests in flight
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
         return self.proc.returncode
 
 

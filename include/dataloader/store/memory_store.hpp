@@ -42,6 +42,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,14 @@ class memory_store {
   // The pool must outlive the store. Loaders report to `registry` when given.
   memory_store(pg::connection_pool& pool, store_options options = {},
                loader_registry* registry = nullptr);
+  // Reads spread over streaming replicas of `primary` (each pool on one replica; every pool
+  // must outlive the store): a read goes to a replica that is connected, in recovery, at
+  // most store_options::max_replica_lag behind, and has replayed both the read's
+  // min_position and this store's own latest write of the users it reads (read-your-writes
+  // without positions); otherwise to the primary. Writes always go to the primary. Each
+  // server gets its own batches. Replicas are probed in the background while the store lives.
+  memory_store(pg::connection_pool& primary, std::span<pg::connection_pool* const> replicas,
+               store_options options = {}, loader_registry* registry = nullptr);
   ~memory_store();
   memory_store(const memory_store&) = delete;
   memory_store& operator=(const memory_store&) = delete;

@@ -19,6 +19,15 @@ struct store_options {
   // is its own statement (prefetch: profile, memories, count and onboarding separately),
   // with the same results. For comparison only.
   bool coalesce = true;
+
+  // With replicas (memory_store's replica pools): a replica further behind the primary
+  // than this is not read from; it is probed (pg_is_in_recovery(), its replay position)
+  // every replica_probe_interval, and the primary's position sampled as often.
+  std::chrono::milliseconds max_replica_lag{1000};
+  std::chrono::milliseconds replica_probe_interval{50};
+  // Users whose latest write this instance must still read at or after (until every
+  // replica has replayed it): past this many, one floor applies to all users instead.
+  std::size_t max_tracked_writes = 100'000;
 };
 
 }  // namespace dataloader::store

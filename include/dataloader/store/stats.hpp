@@ -8,16 +8,31 @@
 // the same calls: prefetch 4 per user (profile, recent memories, memory count,
 // onboarding); profiles and onboarding 1 per id; recent memories 2 per user; get
 // memories 1; saves 1 per item; deletes 1 per key; search 1 per category; put profile
-// and put onboarding 1 each.
+// and put onboarding 1 each; and, as the store sends them, 1 per write operation for its
+// position (consistency.hpp) and 1 per read whose min_position had to be checked.
+// Replica probes are not store statements (they count in each host's pool statements).
 #pragma once
 
 #include "dataloader/loader/stats.hpp"
+#include "dataloader/pg/lsn.hpp"
 
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace dataloader::store {
+
+// A server the store reads from (SPEC "Beyond one process": /stats db.hosts).
+struct host_stats {
+  std::string role;             // "primary", "replica", or "primary (promoted?)" for a
+                                // replica URL that is no longer in recovery (not read from)
+  bool connected = false;       // primary: a pool connection is up; replica: its latest probe answered
+  std::int64_t lag_ms = 0;      // replica: how long ago the primary passed its replay position
+  pg::lsn replayed;             // replica: its replay position at the latest probe
+  std::uint64_t statements = 0; // sent on its pool
+  std::uint64_t reads = 0;      // store read operations routed to it
+};
 
 struct store_stats {
   std::uint64_t total_operations = 0;  // calls into the store
@@ -32,6 +47,7 @@ struct store_stats {
     return queries == 0 ? 0.0 : static_cast<double>(queries_saved()) / static_cast<double>(queries);
   }
   std::map<std::string, loader_stats> loaders;
+  std::vector<host_stats> hosts;  // the primary first, then each replica
 };
 
 }  // namespace dataloader::store
