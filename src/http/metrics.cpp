@@ -95,7 +95,8 @@ std::string service::stats_json() const {
               {"prepares", db.prepares},
               {"round_trips", db.round_trips},
               {"round_trip_latency_us", rt},
-              {"hosts", hosts}}},
+              {"hosts", hosts},
+              {"reads_held_to_primary", s.reads_held_to_primary}}},
       {"http", {{"requests", counters_.requests()},
                 {"in_flight", counters_.in_flight()},
                 {"connections", counters_.connections()},
@@ -153,6 +154,8 @@ std::string service::metrics_text() const {
     for (std::size_t i = 0; i < s.hosts.size(); ++i)
       o << "dataloader_" << name << "{host=\"" << i << "\",role=\"" << s.hosts[i].role << "\"} " << value_of(s.hosts[i]) << '\n';
   };
+  metric("db_reads_held_to_primary_total", "counter",
+         "Reads sent to the primary because no usable replica had replayed their position.", s.reads_held_to_primary);
   per_host("db_host_connected", "gauge", "1 when the server is reachable.", [](const auto& h) { return h.connected ? 1 : 0; });
   per_host("db_host_lag_milliseconds", "gauge", "How far a replica is behind the primary.", [](const auto& h) { return h.lag_ms; });
   per_host("db_host_statements_total", "counter", "Statements sent to the server.", [](const auto& h) { return h.statements; });

@@ -36,6 +36,7 @@ store_stats memory_store::stats() const {
   s.queries = impl_->queries.get();
   s.naive_queries = impl_->naive_queries.get();
   s.retried_statements = impl_->retried_statements.get();
+  s.reads_held_to_primary = impl_->reads_held_to_primary.get();
   for (const auto& h : impl_->hosts) {
     s.loads += h->profiles.stats().loads + h->onboarding.stats().loads + h->snapshots.stats().loads;
     host_stats hs;

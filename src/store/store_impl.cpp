@@ -160,7 +160,12 @@ asio::awaitable<result<read_plan>> store_impl::begin_read(const consistency* c, 
   for (const auto& u : users)
     if (auto it = written_at.find(u); it != written_at.end()) own = std::max(own, it->second);
   read_plan plan;
-  plan.host = hosts.size() > 1 ? pick_replica(std::max(asked, own)) : nullptr;
+  if (hosts.size() > 1) {
+    plan.host = pick_replica(std::max(asked, own));
+    const bool replica_usable = std::any_of(hosts.begin() + 1, hosts.end(),
+                                            [&](const auto& h) { return h->usable(options.max_replica_lag); });
+    if (plan.host == nullptr && replica_usable) reads_held_to_primary.add();
+  }
   if (plan.host == nullptr) plan.host = &primary_host();  // the primary has every acknowledged write
   plan.host->reads.add();
   plan.position = plan.host->claim_floor();

@@ -52,6 +52,9 @@ class store_impl : public std::enable_shared_from_this<store_impl> {
   store_options options;
   loader_registry* registry;
   counter total_operations, queries, naive_queries, retried_statements;
+  // Reads sent to the primary although a replica was usable, because none had replayed
+  // the position they needed (a token, or this instance's own write of the user).
+  counter reads_held_to_primary;
 
   // hosts[0] is the primary; the replicas follow in the order given.
   std::vector<std::unique_ptr<read_host>> hosts;

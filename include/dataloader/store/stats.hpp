@@ -40,6 +40,9 @@ struct store_stats {
   std::uint64_t queries = 0;           // statements sent
   std::uint64_t naive_queries = 0;     // what one statement per lookup would have sent
   std::uint64_t retried_statements = 0;  // statements resent by write bisection
+  // With replicas: reads sent to the primary although a replica was usable, because none
+  // had replayed the position they needed (a min_position, or this store's own write).
+  std::uint64_t reads_held_to_primary = 0;
   std::int64_t queries_saved() const noexcept {
     return static_cast<std::int64_t>(naive_queries) - static_cast<std::int64_t>(queries);
   }
