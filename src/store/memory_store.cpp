@@ -42,7 +42,9 @@ store_stats memory_store::stats() const {
     host_stats hs;
     const bool connected = h->state.connected.load(std::memory_order_relaxed);
     const bool standby = h->state.in_recovery.load(std::memory_order_relaxed);
-    hs.role = h->primary ? "primary" : standby || !connected ? "replica" : "primary (promoted?)";
+    // A replica URL whose server is not in recovery (promoted, or a primary by mistake) is
+    // a primary: reported as one, and not read from.
+    hs.role = h->primary || (connected && !standby) ? "primary" : "replica";
     hs.connected = h->primary ? h->pool.healthy() : connected;
     hs.lag_ms = h->state.lag_ms.load(std::memory_order_relaxed);
     hs.replayed = h->replayed();

@@ -25,8 +25,8 @@ namespace dataloader::store {
 
 // A server the store reads from (SPEC "Beyond one process": /stats db.hosts).
 struct host_stats {
-  std::string role;             // "primary", "replica", or "primary (promoted?)" for a
-                                // replica URL that is no longer in recovery (not read from)
+  std::string role;             // "primary" or "replica"; a replica URL whose server is not
+                                // in recovery (promoted) shows as "primary" and is not read from
   bool connected = false;       // primary: a pool connection is up; replica: its latest probe answered
   std::int64_t lag_ms = 0;      // replica: how long ago the primary passed its replay position
   pg::lsn replayed;             // replica: its replay position at the latest probe
