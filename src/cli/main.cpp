@@ -172,6 +172,8 @@ int serve(const cli::options& o) {
 
   store::store_options so;
   so.max_replica_lag = o.max_replica_lag;
+  so.cache_entries = o.cache_entries;
+  so.cache_ttl = o.cache_ttl;
   so.max_batch_size = o.max_batch_size;
   so.batch_window = o.batch_window;
   so.smart_batching = o.smart_batching;

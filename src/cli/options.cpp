@@ -37,6 +37,9 @@ options (environment fallback in brackets):
                           [DATALOADER_REPLICA_URLS, comma-separated]
   --max-replica-lag-ms N  a replica further behind is not read from, default 1000
                           [DATALOADER_MAX_REPLICA_LAG_MS]
+  --cache-entries N       users' snapshots and profiles kept across requests, coherent through
+                          PostgreSQL notifications; default 0 = no cache [DATALOADER_CACHE_ENTRIES]
+  --cache-ttl-ms N        an entry is read again after this long, default 60000 [DATALOADER_CACHE_TTL_MS]
   --listen HOST:PORT      default 127.0.0.1:8080 [DATALOADER_LISTEN]
   --threads N             event-loop threads, default one per core [DATALOADER_THREADS]
   --pool-size N           PostgreSQL connections, default one per core, at least 2 [DATALOADER_POOL_SIZE]
@@ -84,6 +87,7 @@ parse_outcome parse(const std::vector<std::string>& args, const char* (*getenv)(
   };
   std::size_t window_us = 0;
   std::size_t max_lag_ms = 1000;
+  std::size_t cache_ttl_ms = 60'000;
   bool replicas_from_env = false;
   const std::map<std::string, std::pair<const char*, setter>> table{
       {"--replica-url", {"DATALOADER_REPLICA_URLS", [&](const std::string& name, const std::string& v) -> std::string {
@@ -109,6 +113,8 @@ parse_outcome parse(const std::vector<std::string>& args, const char* (*getenv)(
          return {};
        }}},
       {"--max-replica-lag-ms", {"DATALOADER_MAX_REPLICA_LAG_MS", count(max_lag_ms, 0, 3'600'000)}},
+      {"--cache-entries", {"DATALOADER_CACHE_ENTRIES", count(o.cache_entries, 0, 100'000'000)}},
+      {"--cache-ttl-ms", {"DATALOADER_CACHE_TTL_MS", count(cache_ttl_ms, 1, 86'400'000)}},
       {"--database-url", {"DATABASE_URL", [&](const std::string& name, const std::string& v) -> std::string {
          if (v.empty()) return name + ": must not be empty";
          o.database_url = v;
@@ -168,6 +174,7 @@ parse_outcome parse(const std::vector<std::string>& args, const char* (*getenv)(
   }
   o.batch_window = std::chrono::microseconds(window_us);
   o.max_replica_lag = std::chrono::milliseconds(max_lag_ms);
+  o.cache_ttl = std::chrono::milliseconds(cache_ttl_ms);
   if (o.cmd == command::seed_demo && o.users == 0) return {std::nullopt, "seed-demo: --users N is required"};
   return {o, {}};
 }

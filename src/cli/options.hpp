@@ -17,6 +17,8 @@ struct options {
   std::optional<std::string> database_url;
   std::vector<std::string> replica_urls;  // streaming replicas of database_url, read from
   std::chrono::milliseconds max_replica_lag{1000};
+  std::size_t cache_entries = 0;  // 0: no cache across requests
+  std::chrono::milliseconds cache_ttl{60'000};
   std::string listen_host = "127.0.0.1";
   unsigned short listen_port = 8080;
   std::size_t threads = 0;       // 0: one per core

@@ -97,6 +97,20 @@ std::string service::stats_json() const {
               {"round_trip_latency_us", rt},
               {"hosts", hosts},
               {"reads_held_to_primary", s.reads_held_to_primary}}},
+      {"cache", {{"enabled", s.cache.enabled},
+                 {"serving", s.cache.serving},
+                 {"entries", s.cache.entries},
+                 {"bytes", s.cache.bytes},
+                 {"hits", s.cache.hits},
+                 {"misses", s.cache.misses},
+                 {"hit_rate", s.cache.hits + s.cache.misses == 0
+                                  ? 0.0
+                                  : std::round(1000.0 * static_cast<double>(s.cache.hits) /
+                                               static_cast<double>(s.cache.hits + s.cache.misses)) / 1000.0},
+                 {"invalidations", s.cache.invalidations},
+                 {"resyncs", s.cache.resyncs},
+                 {"notifications", s.cache.notifications},
+                 {"stale_fills", s.cache.stale_fills}}},
       {"http", {{"requests", counters_.requests()},
                 {"in_flight", counters_.in_flight()},
                 {"connections", counters_.connections()},
@@ -160,6 +174,15 @@ std::string service::metrics_text() const {
   per_host("db_host_lag_milliseconds", "gauge", "How far a replica is behind the primary.", [](const auto& h) { return h.lag_ms; });
   per_host("db_host_statements_total", "counter", "Statements sent to the server.", [](const auto& h) { return h.statements; });
   per_host("db_host_reads_total", "counter", "Store reads routed to the server.", [](const auto& h) { return h.reads; });
+  metric("cache_serving", "gauge", "1 while the cache is listening for invalidations and may answer.", s.cache.serving ? 1 : 0);
+  metric("cache_entries", "gauge", "Users with something cached.", s.cache.entries);
+  metric("cache_bytes", "gauge", "Approximate memory the cached entries take.", s.cache.bytes);
+  metric("cache_hits_total", "counter", "Per-user lookups answered from the cache.", s.cache.hits);
+  metric("cache_misses_total", "counter", "Per-user lookups that read the database.", s.cache.misses);
+  metric("cache_invalidations_total", "counter", "Users dropped by a notification or a write.", s.cache.invalidations);
+  metric("cache_resyncs_total", "counter", "Times the whole cache was dropped.", s.cache.resyncs);
+  metric("cache_notifications_total", "counter", "Notifications received on dataloader_invalidate.", s.cache.notifications);
+  metric("cache_stale_fills_total", "counter", "Reads not cached because their user changed meanwhile.", s.cache.stale_fills);
   o << "# HELP dataloader_db_round_trip_seconds Time from a flush to its last result.\n# TYPE dataloader_db_round_trip_seconds histogram\n";
   std::vector<std::string> rt_bounds;
   for (std::size_t i = 0; i + 1 < pg::round_trip_bucket_bounds_us.size(); ++i)

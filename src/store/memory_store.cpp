@@ -12,7 +12,9 @@
 
 #include "dataloader/json.hpp"
 
+#include <algorithm>
 #include <set>
+#include <type_traits>
 
 namespace dataloader::store {
 
@@ -22,7 +24,7 @@ memory_store::memory_store(pg::connection_pool& pool, store_options options, loa
 memory_store::memory_store(pg::connection_pool& primary, std::span<pg::connection_pool* const> replicas,
                            store_options options, loader_registry* registry)
     : impl_(std::make_shared<detail::store_impl>(primary, replicas, options, registry)) {
-  impl_->start_probing();
+  impl_->start_background();
 }
 
 memory_store::~memory_store() = default;
@@ -53,6 +55,7 @@ store_stats memory_store::stats() const {
     s.hosts.push_back(std::move(hs));
   }
   if (impl_->registry) s.loaders = impl_->registry->snapshot();
+  s.cache = impl_->cache.stats();
   return s;
 }
 
@@ -93,43 +96,91 @@ asio::awaitable<result<prefetch_result>> load_snapshot(detail::store_impl& s, co
   co_return std::move(v);
 }
 
-// Profiles and onboarding states are looked up alike: validated ids, then the kind's
-// loader (or one statement per id).
-template <class V, class Naive>
-asio::awaitable<result<std::vector<std::optional<V>>>> lookup_by_ids(
-    detail::store_impl& s, std::vector<std::string> ids, Naive naive,
-    loader<std::string, std::optional<V>> detail::read_host::*loader_of, consistency* c) {
-  using T = std::vector<std::optional<V>>;
-  s.total_operations.add();
-  if (auto p = detail::check_names("ids", ids); !p.empty()) co_return invalid<T>(p);
-  auto plan = co_await s.begin_read(c, ids);
-  if (!plan) co_return plan.get_failure();
-  s.naive_queries.add(ids.size());
-  result<T> found = T{};
-  if (!s.options.coalesce) {
-    found = co_await naive(*plan->host, std::move(ids));
-  } else {
-    auto& by_id = plan->host->*loader_of;
-    if (plan->fresh)
-      for (const auto& id : ids) by_id.clear(id);
-    auto results = co_await by_id.load_many(std::move(ids));
-    T values;
-    values.reserve(results.size());
-    for (auto& r : results) {
-      if (!r) co_return r.get_failure();
-      values.push_back(std::move(*r));
-    }
-    found = std::move(values);
-  }
-  if (found && c) c->position = plan->position;
-  co_return found;
-}
-
 // A read's answer, and its position once it succeeded.
 template <class T>
 result<T> positioned(result<T> r, const detail::read_plan& plan, consistency* c) {
   if (r && c) c->position = plan.position;
   return r;
+}
+
+// The batched snapshot read: from the cache when it holds the user (at the position the
+// caller needs), else through the host's loader, kept in the cache for later reads. A
+// read for the cache takes every memory up to the largest limit asked so far, so that
+// one entry serves every limit.
+asio::awaitable<result<prefetch_result>> snapshot_of(detail::store_impl& s, consistency* c, std::string user_id,
+                                                     int limit) {
+  const pg::lsn asked = c != nullptr ? c->min_position : pg::lsn{};
+  if (auto hit = s.cache.snapshot(user_id, limit, asked)) {
+    if (c) c->position = hit->position;
+    co_return std::move(hit->value);
+  }
+  auto ticket = s.cache.take_ticket(user_id);
+  const std::span<const std::string> reader(&user_id, 1);
+  auto plan = co_await s.begin_read(c, reader);
+  if (!plan) co_return plan.get_failure();
+  const int read_limit = ticket.valid() && !s.limits_seen.empty() ? std::max(limit, *s.limits_seen.rbegin()) : limit;
+  auto found = co_await load_snapshot(s, *plan, std::move(user_id), read_limit);
+  if (found && ticket.valid()) {
+    s.cache.put_snapshot(ticket, read_limit, *found, plan->position);
+    auto& recent = (*found).recent_memories;
+    if (recent.size() > static_cast<std::size_t>(limit)) recent.resize(limit);
+  }
+  co_return positioned(std::move(found), *plan, c);
+}
+
+// Profiles and onboarding states are looked up alike: validated ids, then the kind's
+// loader (or one statement per id). Profiles come from the cache when it holds them;
+// only the ids it does not hold are read (and then kept).
+template <class V, class Naive>
+asio::awaitable<result<std::vector<std::optional<V>>>> lookup_by_ids(
+    detail::store_impl& s, std::vector<std::string> ids, Naive naive,
+    loader<std::string, std::optional<V>> detail::read_host::*loader_of, consistency* c) {
+  using T = std::vector<std::optional<V>>;
+  constexpr bool cached = std::is_same_v<V, std::string>;
+  s.total_operations.add();
+  if (auto p = detail::check_names("ids", ids); !p.empty()) co_return invalid<T>(p);
+  s.naive_queries.add(ids.size());
+  if (!s.options.coalesce) {
+    auto plan = co_await s.begin_read(c, ids);
+    if (!plan) co_return plan.get_failure();
+    auto found = co_await naive(*plan->host, std::move(ids));
+    co_return positioned(std::move(found), *plan, c);
+  }
+  T values(ids.size());
+  std::vector<std::size_t> wanted;  // positions in `ids` to read
+  std::vector<detail::user_cache::ticket> tickets;
+  pg::lsn position{UINT64_MAX};
+  const pg::lsn asked = c != nullptr ? c->min_position : pg::lsn{};
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if constexpr (cached) {
+      if (auto hit = s.cache.profile(ids[i], asked)) {
+        values[i] = std::move(hit->value);
+        position = std::min(position, hit->position);
+        continue;
+      }
+      tickets.push_back(s.cache.take_ticket(ids[i]));
+    }
+    wanted.push_back(i);
+  }
+  if (!wanted.empty() || ids.empty()) {  // no ids: still a read, with a position
+    std::vector<std::string> reading;
+    reading.reserve(wanted.size());
+    for (auto i : wanted) reading.push_back(ids[i]);
+    auto plan = co_await s.begin_read(c, reading);
+    if (!plan) co_return plan.get_failure();
+    auto& by_id = plan->host->*loader_of;
+    if (plan->fresh)
+      for (const auto& id : reading) by_id.clear(id);
+    auto results = co_await by_id.load_many(std::move(reading));
+    for (std::size_t j = 0; j < results.size(); ++j) {
+      if (!results[j]) co_return results[j].get_failure();
+      if constexpr (cached) s.cache.put_profile(tickets[j], *results[j], plan->position);
+      values[wanted[j]] = std::move(*results[j]);
+    }
+    position = std::min(position, plan->position);
+  }
+  if (c) c->position = position;
+  co_return values;
 }
 
 }  // namespace
@@ -141,13 +192,12 @@ asio::awaitable<result<prefetch_result>> memory_store::prefetch(std::string user
   if (auto p = detail::check_name("user_id", user_id); !p.empty()) co_return invalid<prefetch_result>(p);
   if (auto p = detail::check_range("memory_limit", memory_limit, 1, max_memory_limit); !p.empty())
     co_return invalid<prefetch_result>(p);
+  s.naive_queries.add(4);
+  if (s.options.coalesce) co_return co_await snapshot_of(s, c, std::move(user_id), memory_limit);
   const std::span<const std::string> reader(&user_id, 1);
   auto plan = co_await s.begin_read(c, reader);
   if (!plan) co_return plan.get_failure();
-  s.naive_queries.add(4);
-  result<prefetch_result> found = prefetch_result{};
-  if (!s.options.coalesce) found = co_await detail::naive::prefetch(*plan->host, std::move(user_id), memory_limit);
-  else found = co_await load_snapshot(s, *plan, std::move(user_id), memory_limit);
+  auto found = co_await detail::naive::prefetch(*plan->host, std::move(user_id), memory_limit);
   co_return positioned(std::move(found), *plan, c);
 }
 
@@ -169,17 +219,16 @@ asio::awaitable<result<recent_memories>> memory_store::get_recent_memories(std::
   s.total_operations.add();
   if (auto p = detail::check_name("user_id", user_id); !p.empty()) co_return invalid<T>(p);
   if (auto p = detail::check_range("limit", limit, 1, max_memory_limit); !p.empty()) co_return invalid<T>(p);
+  s.naive_queries.add(2);
+  if (s.options.coalesce) {
+    auto snapshot = co_await snapshot_of(s, c, std::move(user_id), limit);
+    if (!snapshot) co_return snapshot.get_failure();
+    co_return T{std::move(snapshot->recent_memories), snapshot->memory_count};
+  }
   const std::span<const std::string> reader(&user_id, 1);
   auto plan = co_await s.begin_read(c, reader);
   if (!plan) co_return plan.get_failure();
-  s.naive_queries.add(2);
-  if (!s.options.coalesce) {
-    auto found = co_await detail::naive::recent(*plan->host, std::move(user_id), limit);
-    co_return positioned(std::move(found), *plan, c);
-  }
-  auto snapshot = co_await load_snapshot(s, *plan, std::move(user_id), limit);
-  if (!snapshot) co_return snapshot.get_failure();
-  result<T> found = T{std::move(snapshot->recent_memories), snapshot->memory_count};
+  auto found = co_await detail::naive::recent(*plan->host, std::move(user_id), limit);
   co_return positioned(std::move(found), *plan, c);
 }
 

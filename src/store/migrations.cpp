@@ -10,6 +10,65 @@ namespace dataloader::store {
 
 namespace asio = boost::asio;
 
+namespace {
+
+// Every committed change to a user's rows raises a notification on dataloader_invalidate
+// naming the users (README: "Cache coherence"): one per statement, not per row
+// (statement-level triggers over transition tables), split so that each payload stays
+// below PostgreSQL's 8,000-byte limit. A user id too long to fit (only possible when
+// written by another client: the service takes at most 256 bytes, 1,536 as JSON) or a
+// TRUNCATE names no users but "all". The payload is
+//   {"table" : "memories", "users" : ["user1", "user2"]}   or   {"table" : "memories", "all" : true}
+// A transition table may only be named in a trigger for a single event, so there are
+// three per table (and one for TRUNCATE, which has none).
+std::vector<std::string> invalidation_triggers() {
+  std::vector<std::string> out{
+      "CREATE OR REPLACE FUNCTION dataloader_notify_invalidate() RETURNS trigger LANGUAGE plpgsql AS $fn$\n"
+      "DECLARE\n"
+      "  ids text[];\n"
+      "  payload text;\n"
+      "BEGIN\n"
+      "  IF TG_OP = 'TRUNCATE' THEN\n"
+      "    PERFORM pg_notify('dataloader_invalidate', json_build_object('table', TG_TABLE_NAME, 'all', true)::text);\n"
+      "    RETURN NULL;\n"
+      "  ELSIF TG_OP = 'INSERT' THEN\n"
+      "    SELECT array_agg(DISTINCT user_id) INTO ids FROM new_rows;\n"
+      "  ELSIF TG_OP = 'DELETE' THEN\n"
+      "    SELECT array_agg(DISTINCT user_id) INTO ids FROM old_rows;\n"
+      "  ELSE\n"
+      "    SELECT array_agg(DISTINCT user_id) INTO ids\n"
+      "    FROM (SELECT user_id FROM new_rows UNION ALL SELECT user_id FROM old_rows) changed;\n"
+      "  END IF;\n"
+      "  IF ids IS NULL THEN RETURN NULL; END IF;\n"
+      "  FOR payload IN\n"
+      "    SELECT CASE WHEN max(octet_length(j)) > 1600\n"
+      "             THEN json_build_object('table', TG_TABLE_NAME, 'all', true)::text\n"
+      "             ELSE json_build_object('table', TG_TABLE_NAME, 'users', json_agg(u ORDER BY n))::text END\n"
+      "    FROM (SELECT u, n, j, sum(octet_length(j) + 2) OVER (ORDER BY n) / 6000 AS chunk\n"
+      "          FROM (SELECT u, n, to_json(u)::text AS j FROM unnest(ids) WITH ORDINALITY AS t(u, n)) e) c\n"
+      "    GROUP BY chunk ORDER BY chunk\n"
+      "  LOOP\n"
+      "    PERFORM pg_notify('dataloader_invalidate', payload);\n"
+      "  END LOOP;\n"
+      "  RETURN NULL;\n"
+      "END\n"
+      "$fn$"};
+  for (const char* table : {"profiles", "memories", "onboarding"}) {
+    const std::string on = std::string(" ON ") + table;
+    const std::string run = " FOR EACH STATEMENT EXECUTE FUNCTION dataloader_notify_invalidate()";
+    out.push_back("CREATE OR REPLACE TRIGGER dataloader_invalidate_insert AFTER INSERT" + on +
+                  " REFERENCING NEW TABLE AS new_rows" + run);
+    out.push_back("CREATE OR REPLACE TRIGGER dataloader_invalidate_update AFTER UPDATE" + on +
+                  " REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows" + run);
+    out.push_back("CREATE OR REPLACE TRIGGER dataloader_invalidate_delete AFTER DELETE" + on +
+                  " REFERENCING OLD TABLE AS old_rows" + run);
+    out.push_back("CREATE OR REPLACE TRIGGER dataloader_invalidate_truncate AFTER TRUNCATE" + on + run);
+  }
+  return out;
+}
+
+}  // namespace
+
 const std::vector<migration>& migrations() {
   static const std::vector<migration> all{
       {1, "profiles, memories, onboarding",
@@ -44,6 +103,7 @@ const std::vector<migration>& migrations() {
         "CREATE INDEX IF NOT EXISTS profiles_user_hash ON profiles USING hash (user_id)",
         "CREATE INDEX IF NOT EXISTS onboarding_user_hash ON onboarding USING hash (user_id)",
         "ANALYZE memories, profiles, onboarding"}},
+      {4, "notifications of changed users on dataloader_invalidate", invalidation_triggers()},
   };
   return all;
 }

@@ -1,5 +1,6 @@
 #include "store_impl.hpp"
 
+#include "invalidation.hpp"
 #include "sql.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -61,7 +62,8 @@ store_impl::store_impl(pg::connection_pool& p, std::span<pg::connection_pool* co
                          observe(*now);
                          co_return std::vector<result<pg::lsn>>(keys.size(), result<pg::lsn>(*now));
                        },
-                       loader_opts("primary_position", p)) {
+                       loader_opts("primary_position", p)),
+      cache(opts.cache_entries, opts.cache_ttl) {
   hosts.push_back(std::make_unique<read_host>(*this, p, true));
   for (auto* r : replicas) hosts.push_back(std::make_unique<read_host>(*this, *r, false));
 }
@@ -159,6 +161,10 @@ asio::awaitable<result<read_plan>> store_impl::begin_read(const consistency* c, 
   pg::lsn own = untracked_floor;
   for (const auto& u : users)
     if (auto it = written_at.find(u); it != written_at.end()) own = std::max(own, it->second);
+  if (everyone_awaiting_position > 0 || std::any_of(users.begin(), users.end(), [&](const std::string& u) {
+        return awaiting_position.contains(u);
+      }))
+    own = pg::lsn{UINT64_MAX};  // changed by another client, at a position not known yet
   read_plan plan;
   if (hosts.size() > 1) {
     plan.host = pick_replica(std::max(asked, own));
@@ -175,19 +181,121 @@ asio::awaitable<result<read_plan>> store_impl::begin_read(const consistency* c, 
 }
 
 void store_impl::end_write(consistency* c, std::span<const std::string> users) {
-  for (const auto& u : users)
-    for (auto& h : hosts) h->forget_user(u, limits_seen);
-  if (hosts.size() > 1) {
-    if (written_at.size() + users.size() > options.max_tracked_writes) {
-      for (const auto& [user, at] : written_at) untracked_floor = std::max(untracked_floor, at);
-      written_at.clear();
-    }
-    for (const auto& u : users) written_at[u] = observed;
-  }
+  invalidate(users);
+  track_written(users, observed);
   if (c != nullptr) c->position = observed;
 }
 
-void store_impl::start_probing() {
+void store_impl::invalidate(std::span<const std::string> users) {
+  for (const auto& u : users) {
+    cache.invalidate(u);
+    for (auto& h : hosts) h->forget_user(u, limits_seen);
+  }
+}
+
+void store_impl::forget_everything_in_flight() {
+  for (auto& h : hosts) {
+    h->profiles.clear_all();
+    h->onboarding.clear_all();
+    h->snapshots.clear_all();
+  }
+}
+
+void store_impl::track_written(std::span<const std::string> users, pg::lsn at) {
+  if (hosts.size() < 2) return;
+  if (written_at.size() + users.size() > options.max_tracked_writes) {
+    for (const auto& [user, position] : written_at) untracked_floor = std::max(untracked_floor, position);
+    written_at.clear();
+  }
+  for (const auto& u : users) {
+    auto& position = written_at[u];
+    position = std::max(position, at);
+  }
+}
+
+void store_impl::on_notification(const pg::notification& n) {
+  cache.notifications.add();
+  auto changed = parse_invalidation(n.payload);
+  if (changed.all) {
+    cache.invalidate_all();
+    forget_everything_in_flight();
+  } else {
+    invalidate(changed.users);
+  }
+  if (hosts.size() < 2) return;
+  if (changed.all) {
+    ++everyone_awaiting_position;
+    position_after_notification(nullptr, nullptr);
+  } else {
+    for (const auto& u : changed.users) ++awaiting_position[u];
+    position_after_notification(std::make_shared<std::vector<std::string>>(std::move(changed.users)), nullptr);
+  }
+}
+
+void store_impl::on_listening() {
+  // Whatever was read before now may predate a notification lost in the gap: nothing read
+  // or in flight before now is kept (fills taken before were voided by the suspension).
+  forget_everything_in_flight();
+  if (hosts.size() < 2) return cache.resume();
+  // A replica may not have replayed a change whose notification was lost.
+  ++everyone_awaiting_position;
+  position_after_notification(nullptr, [this] { cache.resume(); });
+}
+
+void store_impl::position_after_notification(std::shared_ptr<std::vector<std::string>> users,
+                                             std::function<void()> then) {
+  asio::co_spawn(pool.get_executor(), [weak = weak_from_this(), users, then]() -> asio::awaitable<void> {
+    asio::steady_timer retry(co_await asio::this_coro::executor);
+    for (;;) {
+      auto self = weak.lock();
+      if (!self) co_return;
+      // A check sent now, after the notification arrived, so after the change committed.
+      self->primary_position.clear(0);
+      diagnostics d;
+      auto [ec, now] = co_await self->primary_position.async_load(0, d, asio::as_tuple(asio::use_awaitable));
+      if (!ec) {
+        if (users) {
+          self->track_written(*users, now);
+          for (const auto& u : *users)
+            if (auto it = self->awaiting_position.find(u); it != self->awaiting_position.end() && --it->second == 0)
+              self->awaiting_position.erase(it);
+        } else {
+          self->untracked_floor = std::max(self->untracked_floor, now);
+          --self->everyone_awaiting_position;
+        }
+        if (then) then();
+        co_return;
+      }
+      // The primary does not answer: its users' reads go to it (and fail) meanwhile.
+      retry.expires_after(self->options.replica_probe_interval);
+      self.reset();
+      co_await retry.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+  }, asio::detached);
+}
+
+void store_impl::start_background() {
+  if (cache.enabled()) {
+    pg::listener_params lp;
+    lp.conninfo = pool.config().conninfo;
+    lp.channels = {"dataloader_invalidate"};
+    lp.connect_timeout = pool.config().connect_timeout;
+    lp.retry_interval = pool.config().retry_interval;
+    lp.max_retry_interval = pool.config().max_retry_interval;
+    lp.heartbeat_interval = options.cache_heartbeat;
+    pg::listener_events events;
+    events.listening = [weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->on_listening();
+    };
+    events.notified = [weak = weak_from_this()](const pg::notification& n) {
+      if (auto self = weak.lock()) self->on_notification(n);
+    };
+    events.lost = [weak = weak_from_this()](const std::string&) {
+      if (auto self = weak.lock()) self->cache.suspend();
+    };
+    listener = std::make_unique<pg::listener>(pool.get_executor(), std::move(lp), std::move(events));
+    listener->start();
+  }
   if (hosts.size() < 2) return;
   asio::co_spawn(pool.get_executor(), [weak = weak_from_this()]() -> asio::awaitable<void> {
     asio::steady_timer timer(co_await asio::this_coro::executor);

@@ -6,10 +6,12 @@
 #include "coalesced_writer.hpp"
 #include "outcome.hpp"
 #include "read_host.hpp"
+#include "user_cache.hpp"
 
 #include "dataloader/detail/single_writer_counter.hpp"
 #include "dataloader/loader/loader.hpp"
 #include "dataloader/pg/connection_pool.hpp"
+#include "dataloader/pg/listener.hpp"
 #include "dataloader/pg/lsn.hpp"
 #include "dataloader/store/consistency.hpp"
 #include "dataloader/store/options.hpp"
@@ -97,8 +99,9 @@ class store_impl : public std::enable_shared_from_this<store_impl> {
   // batches, and must be served at or after its position. Sets the caller's position.
   void end_write(consistency* c, std::span<const std::string> users);
 
-  // Replicas: probed every store_options::replica_probe_interval while the store lives.
-  void start_probing();
+  // Replicas probed every store_options::replica_probe_interval, and the cache's listener,
+  // while the store lives.
+  void start_background();
   asio::awaitable<void> probe_replicas();
 
   // The position each user must be read at here, for the users this instance wrote and
@@ -108,10 +111,28 @@ class store_impl : public std::enable_shared_from_this<store_impl> {
   std::unordered_map<std::string, pg::lsn> written_at;
   pg::lsn untracked_floor;
 
+  // The cache across operations (user_cache.hpp), kept coherent by `listener`.
+  user_cache cache;
+  std::unique_ptr<pg::listener> listener;
+  // With replicas, a change another client made is treated like this store's own write:
+  // from its notification until the primary's position after it is known, its users are
+  // read from the primary; then at or after that position (written_at). Otherwise a
+  // replica that has not replayed the change could put its old data back in the cache.
+  std::unordered_map<std::string, int> awaiting_position;
+  int everyone_awaiting_position = 0;  // a notification named all users, or the listener reconnected
+
   loader_options loader_opts(const char* name, pg::connection_pool& for_pool) const;
 
  private:
   void observe(pg::lsn p) { observed = std::max(observed, p); }
+  void track_written(std::span<const std::string> users, pg::lsn at);
+  void invalidate(std::span<const std::string> users);
+  void on_notification(const pg::notification& n);
+  void on_listening();
+  // Once the primary's position after now is known: `users` (all users when null) need
+  // no longer be read from the primary alone; then `then` runs.
+  void position_after_notification(std::shared_ptr<std::vector<std::string>> users, std::function<void()> then);
+  void forget_everything_in_flight();
   read_host* pick_replica(pg::lsn at_least);
   std::size_t next_replica_ = 0;
   // The primary's flush position over the last moments, oldest first: a replica's lag is

@@ -28,6 +28,17 @@ struct store_options {
   // Users whose latest write this instance must still read at or after (until every
   // replica has replayed it): past this many, one floor applies to all users instead.
   std::size_t max_tracked_writes = 100'000;
+
+  // Users' snapshots (what a prefetch returns) and profiles kept across operations, at most
+  // this many users (least recently used go first), each for at most cache_ttl; 0: none.
+  // Coherent through PostgreSQL notifications (README "Cache coherence"): the store
+  // LISTENs on dataloader_invalidate over a connection of its own to the primary, and
+  // serves from the cache only while it is listening. Only the batched path uses it
+  // (not coalesce = false).
+  std::size_t cache_entries = 0;
+  std::chrono::milliseconds cache_ttl{60'000};
+  // How often the listening connection checks that the server still answers.
+  std::chrono::milliseconds cache_heartbeat{1'000};
 };
 
 }  // namespace dataloader::store

@@ -34,6 +34,21 @@ struct host_stats {
   std::uint64_t reads = 0;      // store read operations routed to it
 };
 
+// The cache across operations (store_options::cache_entries; SPEC /stats "cache").
+struct cache_stats {
+  bool enabled = false;
+  bool serving = false;             // listening and caught up: lookups may hit
+  std::uint64_t entries = 0;        // users with something cached
+  std::uint64_t bytes = 0;          // their approximate size in memory
+  std::uint64_t hits = 0;           // lookups answered from the cache (per user)
+  std::uint64_t misses = 0;         // lookups that read the database (per user)
+  std::uint64_t invalidations = 0;  // users dropped by a notification or by this store's own write
+  std::uint64_t resyncs = 0;        // times everything was dropped: the listener lost its
+                                    // connection, or a notification named all users
+  std::uint64_t notifications = 0;  // received on dataloader_invalidate
+  std::uint64_t stale_fills = 0;    // reads not kept: their user was invalidated meanwhile
+};
+
 struct store_stats {
   std::uint64_t total_operations = 0;  // calls into the store
   std::uint64_t loads = 0;             // key lookups requested from the store's loaders
@@ -51,6 +66,7 @@ struct store_stats {
   }
   std::map<std::string, loader_stats> loaders;
   std::vector<host_stats> hosts;  // the primary first, then each replica
+  cache_stats cache;
 };
 
 }  // namespace dataloader::store
