@@ -442,43 +442,121 @@ TEST_CASE("an id with invalid UTF-8 is refused naming its position") {
   });
 }
 
+namespace {
+
+// Many readers and writers on few users, spread over `stores` (instances of one database).
+// Each user has one writer, which writes an increasing version, one write at a time, through
+// the instances in turn (so versions commit in order). A reader must see at least the version
+// its own instance acknowledged last before the read began, and, when it passes the
+// position of the newest write acknowledged anywhere, at least that write's version.
+asio::awaitable<void> reads_never_go_back(std::vector<store::memory_store*> stores) {
+  constexpr int users = 6, writers = users, readers = 24, rounds = 40;
+  const std::size_t n = stores.size();
+  std::vector<std::vector<int>> acknowledged(n, std::vector<int>(users, 0));  // per instance
+  struct token {
+    int version = 0;
+    pg::lsn position;
+  };
+  std::vector<token> newest(users);  // anywhere
+  std::vector<int> next_version(users, 0);
+  int violations = 0, reads = 0, running = writers + readers;
+  std::mt19937 rng(7);
+  auto ex = co_await asio::this_coro::executor;
+  for (int w = 0; w < writers; ++w)
+    asio::co_spawn(ex, [&, w]() -> asio::awaitable<void> {
+      for (int i = 0; i < rounds; ++i) {
+        const int u = w;
+        const std::size_t at = static_cast<std::size_t>(w + i) % n;
+        const int version = ++next_version[u];
+        store::consistency c;
+        diagnostics d;
+        auto [ec, written] = co_await stores[at]->async_put_profile("ryw" + std::to_string(u), std::to_string(version),
+                                                                    c, d, asio::as_tuple(asio::use_awaitable));
+        if (ec || !written) continue;
+        acknowledged[at][u] = std::max(acknowledged[at][u], version);
+        if (version > newest[u].version) newest[u] = token{version, c.position};
+      }
+      --running;
+    }, asio::detached);
+  for (int r = 0; r < readers; ++r)
+    asio::co_spawn(ex, [&, r]() -> asio::awaitable<void> {
+      for (int i = 0; i < rounds; ++i) {
+        const int u = static_cast<int>(rng() % users);
+        const std::size_t at = static_cast<std::size_t>(r + i) % n;
+        const bool with_token = i % 2 == 1;
+        const token t = newest[u];
+        const int floor = std::max(acknowledged[at][u], with_token ? t.version : 0);
+        store::consistency c;
+        if (with_token) c.min_position = t.position;
+        diagnostics d;
+        std::string user = "ryw" + std::to_string(u);
+        auto [ec, got] = co_await stores[at]->async_prefetch(user, 5, c, d, asio::as_tuple(asio::use_awaitable));
+        ++reads;
+        const int seen = !ec && got.profile ? std::stoi(*got.profile) : 0;
+        if (seen < floor) ++violations;
+      }
+      --running;
+    }, asio::detached);
+  while (running > 0) co_await test::sleep_for(std::chrono::milliseconds(10));
+  CHECK(reads == readers * rounds);
+  CHECK(violations == 0);
+  // Quiet now: with a token every instance has the last version, and a second read of it
+  // may come from the cache.
+  for (int u = 0; u < users; ++u)
+    for (auto* s : stores)
+      for (int twice = 0; twice < 2; ++twice) {
+        store::consistency c;
+        c.min_position = newest[u].position;
+        diagnostics d;
+        auto [ec, got] = co_await s->async_prefetch("ryw" + std::to_string(u), 5, c, d, asio::as_tuple(asio::use_awaitable));
+        CHECK_FALSE(ec);
+        CHECK(got.profile == std::to_string(newest[u].version));
+      }
+}
+
+asio::awaitable<void> until_cache_serves(store::memory_store& s) {
+  for (int i = 0; i < 500 && !s.stats().cache.serving; ++i) co_await test::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(s.stats().cache.serving);
+}
+
+store::store_options cached() {
+  store::store_options o;
+  o.cache_entries = 1000;
+  return o;
+}
+
+}  // namespace
+
 TEST_CASE("reads never see a value older than the last write acknowledged before they began") {
-  // Many readers and writers on few keys. Each write stores an increasing version; a
-  // reader notes the version acknowledged last before it starts, and must see at least it.
   test::with_store([](pg::connection_pool&, store::memory_store& s) -> asio::awaitable<void> {
-    constexpr int users = 3, writers = 6, readers = 24, rounds = 40;
-    std::vector<int> acknowledged(users, 0);
-    std::vector<int> next_version(users, 0);
-    int violations = 0, reads = 0, running = writers + readers;
-    std::mt19937 rng(7);
-    auto ex = co_await asio::this_coro::executor;
-    for (int w = 0; w < writers; ++w)
-      asio::co_spawn(ex, [&, w]() -> asio::awaitable<void> {
-        for (int i = 0; i < rounds; ++i) {
-          const int u = (w + i) % users;
-          const int version = ++next_version[u];
-          auto [ec, written] = co_await s.async_put_profile("ryw" + std::to_string(u), std::to_string(version),
-                                                            asio::as_tuple(asio::use_awaitable));
-          if (!ec && written) acknowledged[u] = std::max(acknowledged[u], version);
-        }
-        --running;
-      }, asio::detached);
-    for (int r = 0; r < readers; ++r)
-      asio::co_spawn(ex, [&, r]() -> asio::awaitable<void> {
-        for (int i = 0; i < rounds; ++i) {
-          const int u = static_cast<int>(rng() % users);
-          const int floor = acknowledged[u];
-          std::string user = "ryw" + std::to_string(u);
-          auto [ec, got] = co_await s.async_prefetch(user, 5, asio::as_tuple(asio::use_awaitable));
-          ++reads;
-          const int seen = !ec && got.profile ? std::stoi(*got.profile) : 0;
-          if (seen < floor) ++violations;
-        }
-        --running;
-        (void)r;
-      }, asio::detached);
-    while (running > 0) co_await test::sleep_for(std::chrono::milliseconds(10));
-    CHECK(reads == readers * rounds);
-    CHECK(violations == 0);
+    std::vector<store::memory_store*> one{&s};
+    co_await reads_never_go_back(one);
   });
+}
+
+TEST_CASE("with the cache: reads never go back, on one instance or two, with tokens or without") {
+  SUBCASE("one instance") {
+    test::with_store([](pg::connection_pool&, store::memory_store& s) -> asio::awaitable<void> {
+      co_await until_cache_serves(s);
+      std::vector<store::memory_store*> one{&s};
+      co_await reads_never_go_back(one);
+      CHECK(s.stats().cache.hits >= 6);
+    }, cached());
+  }
+  SUBCASE("two instances") {
+    test::with_store([](pg::connection_pool& pool, store::memory_store& a) -> asio::awaitable<void> {
+      pg::connection_pool pool_b(co_await asio::this_coro::executor, pool.config());
+      pool_b.start();
+      {
+        store::memory_store b(pool_b, cached());
+        co_await until_cache_serves(a);
+        co_await until_cache_serves(b);
+        std::vector<store::memory_store*> two{&a, &b};
+        co_await reads_never_go_back(two);
+        CHECK(a.stats().cache.hits + b.stats().cache.hits >= 12);
+        CHECK(a.stats().cache.notifications > 0);
+      }
+      pool_b.close();
+    }, cached());
+  }
 }

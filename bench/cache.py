@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""The cache across requests (issue 15), cache on against cache off side by side in one
+run: prefetch of users chosen by a Zipf law (s = 0.8, 1.0, 1.2 over the seeded users),
+95 % reads and 5 % profile writes, 64 connections; the modes take turns, medians of the
+rounds. Then the write path's cost of the invalidation triggers (saves/s with the
+triggers enabled and disabled, taking turns).
+
+  python3 bench/cache.py [--build build-bench] [--users N] [--rounds R] [--seconds S]
+
+Per configuration: requests/s, p50/p99, cache hit rate, statements per request. While wrk
+loads instance A, checker threads write their own users and read them back, checking
+every read against the writes they made: through A without a token (A's own write), and
+through A with the token of a write made through a second instance B; with the cache on
+they also time how long B's write takes to reach A's cache without a token (the
+notification's latency, read by polling). Every read older than the checker's latest
+acknowledged write is counted stale (must be 0). Writes bench/results/cache-<date>.json.
+"""
+import argparse, datetime, json, os, statistics, subprocess, sys, tempfile, threading, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
+from run import get_json, parse_wrk, sh  # noqa: E402
+from service import Server, request  # noqa: E402
+
+PG_SERVER = os.path.join(ROOT, "scripts", "pg-server.sh")
+MIX = os.path.join(ROOT, "bench", "http", "zipf_mix.lua")
+SAVE = os.path.join(ROOT, "bench", "http", "save.lua")
+
+
+def wrk(base, script, seconds, env):
+    return sh("wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", "-s", script, base, env={**os.environ, **env})
+
+
+class Checker:
+    """Threads that write their own users and check every read of them."""
+
+    def __init__(self, a, b, threads=2, latency=True):
+        self.a, self.b, self.latency = a, b, latency
+        self.done = threading.Event()
+        self.stale = self.reads = self.writes = self.unconverged = 0
+        self.latencies_ms = []
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(threads)]
+
+    def read_profile(self, user, headers=None):
+        status, body, _ = request(self.a.port, "GET", f"/v1/users/{user}/prefetch", headers=headers)
+        return body.get("profile") if status == 200 else None
+
+    def check(self, got, version):
+        with self.lock:
+            self.reads += 1
+            if got is None or not got.isdigit() or int(got) < version:
+                self.stale += 1
+
+    def run(self, t):
+        users = [f"checker-{t}-{i}" for i in range(5)]
+        version = 0
+        while not self.done.is_set():
+            for user in users:
+                version += 1
+                # A's own write: A's next read must show it, token or not.
+                if request(self.a.port, "PUT", f"/v1/users/{user}/profile", {"profile": str(version)})[0] == 200:
+                    self.writes += 1
+                    self.check(self.read_profile(user), version)
+                    self.check(self.read_profile(user), version)  # the second read may be a hit
+                version += 1
+                status, _, h = request(self.b.port, "PUT", f"/v1/users/{user}/profile", {"profile": str(version)})
+                if status != 200:
+                    continue
+                self.writes += 1
+                self.check(self.read_profile(user, {"Dataloader-Min-LSN": h["Dataloader-LSN"]}), version)
+                if self.latency:
+                    # Without a token A converges once B's notification reached it.
+                    started = time.perf_counter()
+                    while time.perf_counter() - started < 2:
+                        if self.read_profile(user) == str(version):
+                            with self.lock:
+                                self.latencies_ms.append((time.perf_counter() - started) * 1000)
+                            break
+                    else:
+                        self.unconverged += 1
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        for t in self.threads:
+            t.join()
+
+
+def percentile(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p / 100))] if xs else None
+
+
+def mixed_load(binary, primary, cache, s, users, seconds):
+    extra = ("--cache-entries", str(users)) if cache else ()
+    a = Server(binary, primary, *extra, threads=None)
+    b = Server(binary, primary, *extra, threads=1)
+    try:
+        env = {"USERS": str(users), "ZIPF_S": str(s), "WRITE_PERCENT": "5"}
+        wrk(a.base, MIX, 1, env)  # warm-up: connections, statements, the cache
+        s0 = get_json(a.base + "/stats")
+        with Checker(a, b, latency=cache) as checker:
+            r = parse_wrk(wrk(a.base, MIX, seconds, env))
+        s1 = get_json(a.base + "/stats")
+        served = max(1, r["requests"])
+        hits = s1["cache"]["hits"] - s0["cache"]["hits"]
+        misses = s1["cache"]["misses"] - s0["cache"]["misses"]
+        r.update({"hit_rate": hits / max(1, hits + misses),
+                  "statements_per_request": (s1["queries"] - s0["queries"]) / served,
+                  "checked_reads": checker.reads, "checker_writes": checker.writes, "stale": checker.stale,
+                  "notification_ms_p50": percentile(checker.latencies_ms, 50),
+                  "notification_ms_p99": percentile(checker.latencies_ms, 99),
+                  "unconverged": checker.unconverged,
+                  "cache_entries": s1["cache"]["entries"], "cache_bytes": s1["cache"]["bytes"]})
+        return r
+    finally:
+        a.stop()
+        b.stop()
+
+
+def save_rate(binary, primary, triggers, seconds):
+    sh("psql", "-X", "-q", "-d", primary, "-c",
+       f"ALTER TABLE memories {'ENABLE' if triggers else 'DISABLE'} TRIGGER USER")
+    srv = Server(binary, primary, threads=None)
+    try:
+        wrk(srv.base, SAVE, 1, {"USERS": "100000"})
+        return parse_wrk(wrk(srv.base, SAVE, seconds, {"USERS": "100000"}))
+    finally:
+        srv.stop()
+        sh("psql", "-X", "-q", "-d", primary, "-c", "ALTER TABLE memories ENABLE TRIGGER USER")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(ROOT, "build-bench"))
+    ap.add_argument("--users", type=int, default=100000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=5)
+    a = ap.parse_args()
+    binary = os.path.join(a.build, "dataloader-server")
+    base = tempfile.mkdtemp(prefix="asio-dataloader-cache-bench.")
+    os.chmod(base, 0o755)  # the server runs as postgres when this runs as root
+    primary = sh(PG_SERVER, "start", os.path.join(base, "pg"), "--fast").strip()
+    results = {"date": datetime.datetime.utcnow().isoformat(timespec="seconds") + "Z", "cores": os.cpu_count(),
+               "users": a.users, "connections": 64, "rounds": a.rounds, "seconds": a.seconds, "write_percent": 5}
+    try:
+        subprocess.run([binary, "seed-demo", "--database-url", primary, "--users", str(a.users)], check=True,
+                       capture_output=True)
+        sh("psql", "-X", "-q", "-d", primary, "-c", "VACUUM ANALYZE")
+        results["mixed"] = []
+        for s in (0.8, 1.0, 1.2):
+            runs = {False: [], True: []}
+            for _ in range(a.rounds):
+                for cache in (False, True):
+                    runs[cache].append(mixed_load(binary, primary, cache, s, a.users, a.seconds))
+            for cache, rs in runs.items():
+                r = {k: statistics.median(x[k] for x in rs) for k in rs[0]
+                     if isinstance(rs[0][k], (int, float)) and k not in ("stale", "checked_reads", "unconverged")}
+                for k in ("stale", "checked_reads", "unconverged"):
+                    r[k] = sum(x[k] for x in rs)  # every round's reads count
+                r.update({"zipf_s": s, "cache": cache})
+                results["mixed"].append(r)
+                print(json.dumps(r), flush=True)
+        saves = {True: [], False: []}
+        for _ in range(a.rounds):
+            for triggers in (True, False):
+                saves[triggers].append(save_rate(binary, primary, triggers, a.seconds)["requests_per_s"])
+        results["saves_per_s"] = {"triggers": statistics.median(saves[True]),
+                                  "no_triggers": statistics.median(saves[False])}
+        print(json.dumps(results["saves_per_s"]), flush=True)
+    finally:
+        sh(PG_SERVER, "destroy", os.path.join(base, "pg"))
+    os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
+    out = os.path.join(ROOT, "bench", "results", f"cache-{results['date'][:10]}.json")
+    with open(out, "w") as f:
+        json.dump(results, f, indent=2)
+    print(report(results))
+
+
+def report(r):
+    lines = ["| Zipf s | cache | requests/s | p50 ms | p99 ms | hit rate | statements/request | checked reads | stale | "
+             "notification ms p50 / p99 |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for c in r["mixed"]:
+        note = (f'{c["notification_ms_p50"]:.1f} / {c["notification_ms_p99"]:.1f}'
+                if c.get("notification_ms_p50") is not None else "")
+        lines.append(f'| {c["zipf_s"]} | {"on" if c["cache"] else "off"} | {c["requests_per_s"]:,.0f} | '
+                     f'{c["p50_ms"]:.2f} | {c["p99_ms"]:.2f} | {c["hit_rate"]:.1%} | {c["statements_per_request"]:.3f} | '
+                     f'{c["checked_reads"]:,} | {c["stale"]} | {note} |')
+    for s in sorted({c["zipf_s"] for c in r["mixed"]}):
+        on = next(c for c in r["mixed"] if c["zipf_s"] == s and c["cache"])
+        off = next(c for c in r["mixed"] if c["zipf_s"] == s and not c["cache"])
+        lines.append(f"\ns = {s}: cache on serves {on['requests_per_s'] / off['requests_per_s']:.2f}x the requests/s of cache off.")
+    sv = r.get("saves_per_s")
+    if sv:
+        lines.append(f'\nSaves (`POST /v1/memories`, 1–10 items, 64 connections, medians): {sv["triggers"]:,.0f} requests/s '
+                     f'with the invalidation triggers, {sv["no_triggers"]:,.0f} without '
+                     f'({sv["triggers"] / sv["no_triggers"] - 1:+.1%}).')
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
