@@ -15,15 +15,15 @@ they also time how long B's write takes to reach A's cache without a token (the
 notification's latency, read by polling). Every read older than the checker's latest
 acknowledged write is counted stale (must be 0). Writes bench/results/cache-<date>.json.
 """
-import argparse, datetime, json, os, statistics, subprocess, sys, tempfile, threading, time
+import argparse, json, os, statistics, sys, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 from run import get_json, parse_wrk, sh  # noqa: E402
+from scenario import Scenario  # noqa: E402
 from service import Server, request  # noqa: E402
 
-PG_SERVER = os.path.join(ROOT, "scripts", "pg-server.sh")
 MIX = os.path.join(ROOT, "bench", "http", "zipf_mix.lua")
 SAVE = os.path.join(ROOT, "bench", "http", "save.lua")
 
@@ -143,16 +143,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=5)
     a = ap.parse_args()
-    binary = os.path.join(a.build, "dataloader-server")
-    base = tempfile.mkdtemp(prefix="asio-dataloader-cache-bench.")
-    os.chmod(base, 0o755)  # the server runs as postgres when this runs as root
-    primary = sh(PG_SERVER, "start", os.path.join(base, "pg"), "--fast").strip()
-    results = {"date": datetime.datetime.utcnow().isoformat(timespec="seconds") + "Z", "cores": os.cpu_count(),
-               "users": a.users, "connections": 64, "rounds": a.rounds, "seconds": a.seconds, "write_percent": 5}
-    try:
-        subprocess.run([binary, "seed-demo", "--database-url", primary, "--users", str(a.users)], check=True,
-                       capture_output=True)
-        sh("psql", "-X", "-q", "-d", primary, "-c", "VACUUM ANALYZE")
+    with Scenario("cache", a.build, a.users, connections=64, rounds=a.rounds, seconds=a.seconds,
+                  write_percent=5) as sc:
+        binary, primary, results = sc.binary, sc.url, sc.results
         results["mixed"] = []
         for s in (0.8, 1.0, 1.2):
             runs = {False: [], True: []}
@@ -174,12 +167,6 @@ def main():
         results["saves_per_s"] = {"triggers": statistics.median(saves[True]),
                                   "no_triggers": statistics.median(saves[False])}
         print(json.dumps(results["saves_per_s"]), flush=True)
-    finally:
-        sh(PG_SERVER, "destroy", os.path.join(base, "pg"))
-    os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
-    out = os.path.join(ROOT, "bench", "results", f"cache-{results['date'][:10]}.json")
-    with open(out, "w") as f:
-        json.dump(results, f, indent=2)
     print(report(results))
 
 

@@ -16,15 +16,15 @@ is counted (must be 0), with how many reads the token kept on the primary.
 Everything shares this machine's cores (2 here): more processes cannot add throughput,
 they divide it. Writes bench/results/cluster-<date>.json.
 """
-import argparse, datetime, json, os, statistics, subprocess, sys, tempfile, threading, time
+import argparse, json, os, statistics, sys, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
-from run import cpu_seconds, get_json, parse_wrk, sh, wrk  # noqa: E402
+from run import cpu_seconds, get_json, parse_wrk, wrk  # noqa: E402
 from service import Nginx, Server, request  # noqa: E402
+from scenario import Scenario  # noqa: E402
 
-PG_SERVER = os.path.join(ROOT, "scripts", "pg-server.sh")
 PREFETCH = os.path.join(ROOT, "bench", "http", "prefetch.lua")
 
 
@@ -109,17 +109,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=5)
     a = ap.parse_args()
-    binary = os.path.join(a.build, "dataloader-server")
-    base = tempfile.mkdtemp(prefix="asio-dataloader-cluster-bench.")
-    os.chmod(base, 0o755)  # the servers run as postgres when this runs as root
-    primary = sh(PG_SERVER, "start", os.path.join(base, "primary"), "--fast").strip()
-    results = {"date": datetime.datetime.utcnow().isoformat(timespec="seconds") + "Z", "cores": os.cpu_count(),
-               "users": a.users, "connections": 64, "rounds": a.rounds, "seconds": a.seconds}
-    try:
-        subprocess.run([binary, "seed-demo", "--database-url", primary, "--users", str(a.users)], check=True,
-                       capture_output=True)
-        sh("psql", "-X", "-q", "-d", primary, "-c", "VACUUM ANALYZE")  # as bench/run.py: plans for the seeded rows
-        replica = sh(PG_SERVER, "replica", os.path.join(base, "primary"), os.path.join(base, "replica")).strip()
+    with Scenario("cluster", a.build, a.users, connections=64, rounds=a.rounds, seconds=a.seconds) as sc:
+        binary, primary, results = sc.binary, sc.url, sc.results
+        replica = sc.replica()
         time.sleep(2)  # the replica replays the seed
         configs = {"nginx, 2 instances, no replica": [], "nginx, 2 instances, replica": []}
         direct = {"1 instance, no replica": [], "1 instance, replica": []}
@@ -159,13 +151,6 @@ def main():
             a_srv.stop()
             b_srv.stop()
         print(json.dumps(results["tokens"]), flush=True)
-    finally:
-        sh(PG_SERVER, "destroy", os.path.join(base, "replica"))
-        sh(PG_SERVER, "destroy", os.path.join(base, "primary"))
-    os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
-    out = os.path.join(ROOT, "bench", "results", f"cluster-{results['date'][:10]}.json")
-    with open(out, "w") as f:
-        json.dump(results, f, indent=2)
     print(report(results))
 
 
