@@ -11,6 +11,7 @@ packages=(
   postgresql postgresql-contrib
   curl python3 procps openssl valgrind wrk gnuplot-nox
   nginx-light
+  chromium chromium-driver fonts-dejavu-core
 )
 if [ "${1:-}" = "--fuzz" ]; then packages+=(clang-14 libclang-rt-14-dev); fi
 

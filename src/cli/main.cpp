@@ -49,6 +49,14 @@ pg::pool_params pool_params_of(const cli::options& o) {
   if (o.pool_size) p.size = o.pool_size;
   p.statement_timeout = env_ms("DATALOADER_STATEMENT_TIMEOUT_MS", p.statement_timeout);
   p.acquire_timeout = env_ms("DATALOADER_ACQUIRE_TIMEOUT_MS", p.acquire_timeout);
+  p.slow_statement_threshold = o.slow_statement;
+  // Names and sizes only: parameter values may be personal data.
+  p.on_slow_statement = [](const pg::slow_statement& s) {
+    std::fprintf(stderr, "dataloader-server: slow statement %.*s: %.1f ms, %zu key%s, %zu row%s, server %.*s\n",
+                 static_cast<int>(s.name.size()), s.name.data(), static_cast<double>(s.elapsed.count()) / 1000.0,
+                 s.keys, s.keys == 1 ? "" : "s", s.rows, s.rows == 1 ? "" : "s", static_cast<int>(s.server.size()),
+                 s.server.data());
+  };
   return p;
 }
 

@@ -51,6 +51,8 @@ options (environment fallback in brackets):
   --api-token TOKEN       require Authorization: Bearer TOKEN [DATALOADER_API_TOKEN]
   --max-inflight N        requests in flight before answering 503, default 1024 [DATALOADER_MAX_INFLIGHT]
   --access-log on|off     one line per request on stderr, default off [DATALOADER_ACCESS_LOG]
+  --slow-statement-ms N   log (stderr) and count each statement slower than this, default 100,
+                          0 = off [DATALOADER_SLOW_STATEMENT_MS]
   --users N, --memories-per-user M   for seed-demo (default M = 10)
 )";
 }
@@ -88,6 +90,7 @@ parse_outcome parse(const std::vector<std::string>& args, const char* (*getenv)(
   std::size_t window_us = 0;
   std::size_t max_lag_ms = 1000;
   std::size_t cache_ttl_ms = 60'000;
+  std::size_t slow_ms = 100;
   bool replicas_from_env = false;
   const std::map<std::string, std::pair<const char*, setter>> table{
       {"--replica-url", {"DATALOADER_REPLICA_URLS", [&](const std::string& name, const std::string& v) -> std::string {
@@ -115,6 +118,7 @@ parse_outcome parse(const std::vector<std::string>& args, const char* (*getenv)(
       {"--max-replica-lag-ms", {"DATALOADER_MAX_REPLICA_LAG_MS", count(max_lag_ms, 0, 3'600'000)}},
       {"--cache-entries", {"DATALOADER_CACHE_ENTRIES", count(o.cache_entries, 0, 100'000'000)}},
       {"--cache-ttl-ms", {"DATALOADER_CACHE_TTL_MS", count(cache_ttl_ms, 1, 86'400'000)}},
+      {"--slow-statement-ms", {"DATALOADER_SLOW_STATEMENT_MS", count(slow_ms, 0, 3'600'000)}},
       {"--database-url", {"DATABASE_URL", [&](const std::string& name, const std::string& v) -> std::string {
          if (v.empty()) return name + ": must not be empty";
          o.database_url = v;
@@ -175,6 +179,7 @@ parse_outcome parse(const std::vector<std::string>& args, const char* (*getenv)(
   o.batch_window = std::chrono::microseconds(window_us);
   o.max_replica_lag = std::chrono::milliseconds(max_lag_ms);
   o.cache_ttl = std::chrono::milliseconds(cache_ttl_ms);
+  o.slow_statement = std::chrono::milliseconds(slow_ms);
   if (o.cmd == command::seed_demo && o.users == 0) return {std::nullopt, "seed-demo: --users N is required"};
   return {o, {}};
 }

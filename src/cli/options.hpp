@@ -19,6 +19,7 @@ struct options {
   std::chrono::milliseconds max_replica_lag{1000};
   std::size_t cache_entries = 0;  // 0: no cache across requests
   std::chrono::milliseconds cache_ttl{60'000};
+  std::chrono::milliseconds slow_statement{100};  // 0: no slow-statement log
   std::string listen_host = "127.0.0.1";
   unsigned short listen_port = 8080;
   std::size_t threads = 0;       // 0: one per core

@@ -96,6 +96,7 @@ std::string service::stats_json() const {
               {"round_trips", db.round_trips},
               {"round_trip_latency_us", rt},
               {"hosts", hosts},
+              {"slow_statements", s.slow_statements},
               {"reads_held_to_primary", s.reads_held_to_primary}}},
       {"cache", {{"enabled", s.cache.enabled},
                  {"serving", s.cache.serving},
@@ -174,6 +175,10 @@ std::string service::metrics_text() const {
   per_host("db_host_lag_milliseconds", "gauge", "How far a replica is behind the primary.", [](const auto& h) { return h.lag_ms; });
   per_host("db_host_statements_total", "counter", "Statements sent to the server.", [](const auto& h) { return h.statements; });
   per_host("db_host_reads_total", "counter", "Store reads routed to the server.", [](const auto& h) { return h.reads; });
+  o << "# HELP dataloader_db_slow_statements_total Statements slower than --slow-statement-ms, by name.\n"
+       "# TYPE dataloader_db_slow_statements_total counter\n";
+  for (const auto& [name, n] : s.slow_statements)  // names are the store's identifiers: nothing to escape
+    o << "dataloader_db_slow_statements_total{statement=\"" << name << "\"} " << n << '\n';
   metric("cache_serving", "gauge", "1 while the cache is listening for invalidations and may answer.", s.cache.serving ? 1 : 0);
   metric("cache_entries", "gauge", "Users with something cached.", s.cache.entries);
   metric("cache_bytes", "gauge", "Approximate memory the cached entries take.", s.cache.bytes);

@@ -40,11 +40,12 @@ void write_memories(json_writer& w, const std::vector<store::memory>& ms) {
 
 }  // namespace
 
-std::string memories_body(const std::vector<store::memory>& ms) {
+std::string memories_body(const store::memory_page& page) {
   std::string body;
   json_writer w(body);
   w.begin_object().key("memories");
-  write_memories(w, ms);
+  write_memories(w, page.memories);
+  w.key("next").optional(page.next);
   w.end_object();
   return body;
 }

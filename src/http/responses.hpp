@@ -15,7 +15,7 @@ namespace dataloader::http::detail {
 response make_json_text(unsigned status, std::string body, unsigned version, bool keep_alive);
 response make_json(unsigned status, const nlohmann::json& body, unsigned version, bool keep_alive);
 
-std::string memories_body(const std::vector<store::memory>& ms);
+std::string memories_body(const store::memory_page& page);
 std::string prefetch_body(const store::prefetch_result& r);
 std::string search_body(const store::search_results& results);
 

@@ -1,5 +1,6 @@
 #include "routes.hpp"
 
+#include "dashboard.hpp"
 #include "error_mapping.hpp"
 #include "request_parsing.hpp"
 #include "responses.hpp"
@@ -88,6 +89,11 @@ asio::awaitable<response> metrics(route_context& c) {
   co_return r;
 }
 
+// GET /dashboard: open (the page holds no figures; it asks for the token when one is set).
+asio::awaitable<response> dashboard(route_context& c) {
+  co_return dashboard_response(c.svc.config().api_token.has_value(), c.req.version());
+}
+
 // GET /v1/profiles?ids=a,b,c (or repeated id=)
 asio::awaitable<response> get_profiles(route_context& c) {
   const auto max = c.svc.config().max_items;
@@ -162,11 +168,12 @@ asio::awaitable<response> put_onboarding(route_context& c) {
   co_return positioned(ok(c, {{"user_id", *c.user_id}, {"updated", done}}), position);
 }
 
-// GET /v1/users/{user_id}/memories[?category=C][&keys=k1,k2][&limit=N]
+// GET /v1/users/{user_id}/memories[?category=C][&keys=k1,k2][&limit=N][&after=CURSOR]
 asio::awaitable<response> get_memories(route_context& c) {
   const auto max = c.svc.config().max_items;
   store::memory_filter filter;
   filter.category = c.where.first("category");
+  filter.after = c.where.first("after");
   if (auto keys = c.where.all("keys"); !keys.empty()) filter.keys = split_commas(keys);
   if (filter.keys && filter.keys->size() > max)
     co_return fail(c, bad("keys: at most " + std::to_string(max) + " (got " + std::to_string(filter.keys->size()) + ")"));
@@ -229,6 +236,7 @@ const std::vector<route>& routes() {
       {verb::get, {"readyz"}, true, false, readyz},
       {verb::get, {"stats"}, false, false, stats},
       {verb::get, {"metrics"}, false, false, metrics},
+      {verb::get, {"dashboard"}, true, false, dashboard},
       {verb::get, {"v1", "profiles"}, false, true, get_profiles},
       {verb::post, {"v1", "memories"}, false, true, save_memories},
       {verb::get, {"v1", "users", "{user_id}", "prefetch"}, false, true, prefetch},

@@ -10,7 +10,9 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <array>
+#include <cstdlib>
 
 namespace dataloader::pg::detail {
 
@@ -28,12 +30,12 @@ bool readable_now(int fd) {
   return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLERR | POLLHUP));
 }
 
-// The session's command-line options: plan caching first (the caller's own options may
+// The session's command-line options: plan caching (and no bitmap scans, pool_params.hpp) first (the caller's own options may
 // override it), then the caller's options from the conninfo (a later "options" keyword
 // would otherwise replace them), then the settings result decoding relies on, last so
 // that they win.
 std::string session_options(const pool_params& p) {
-  std::string out = p.generic_plans ? "-c plan_cache_mode=force_generic_plan" : "";
+  std::string out = p.generic_plans ? "-c plan_cache_mode=force_generic_plan -c enable_bitmapscan=off" : "";
   if (PQconninfoOption* parsed = PQconninfoParse(p.conninfo.c_str(), nullptr)) {
     for (auto* o = parsed; o->keyword; ++o)
       if (std::string_view(o->keyword) == "options" && o->val && *o->val) {
@@ -165,6 +167,9 @@ void connection::on_connected() {
   state_ = state::ready;
   failed_attempts_ = 0;
   backoff_ = pool_->config().retry_interval;
+  const char* host = PQhost(conn_);
+  const char* port = PQport(conn_);
+  server_ = std::string(host ? host : "") + ":" + (port ? port : "");
   const bool reconnect = ever_connected_;
   ever_connected_ = true;
   arm_read();
@@ -228,9 +233,11 @@ void connection::schedule_flush() {
 void connection::flush() {
   if (state_ != state::ready || queued_.empty()) return;
   const bool was_idle = in_flight_.empty();
+  const auto now = clock::now();
   while (!queued_.empty()) {
     request& r = *queued_.front();
     if (!send(r)) return lose(libpq_message(conn_, "could not send a statement"));
+    r.sent_at = now;
     in_flight_.push_back(std::move(queued_.front()));
     queued_.pop_front();
   }
@@ -244,6 +251,7 @@ bool connection::send(request& r) {
   r.reset_attempt();
   ++r.attempts;
   auto& counters = pool_->counters();
+  const bool timed = pool_->config().slow_statement_threshold.count() > 0;
   for (const query& q : r.queries) {
     const statement& st = *q.stmt;
     bool prepared_now = false;
@@ -273,6 +281,9 @@ bool connection::send(request& r) {
       return false;
     r.ops.push_back({request::op_kind::execute, &st, prepared_now});
     counters.statements.add();
+    // Timing statements one by one needs each one's results as they end: the server
+    // flushes only at the group's sync point otherwise. The last one has that sync.
+    if (timed && &q != &r.queries.back() && PQsendFlushRequest(conn_) != 1) return false;
   }
   if (PQpipelineSync(conn_) != 1) return false;
   r.syncs_pending = 1;
@@ -334,7 +345,10 @@ void connection::process_results() {
     if (res == nullptr) {  // end of one statement's results
       if (previous_was_end) break;  // nothing more until input arrives
       previous_was_end = true;
-      if (r.op_index < r.ops.size()) ++r.op_index;
+      if (r.op_index < r.ops.size()) {
+        op_answered(r);
+        ++r.op_index;
+      }
       continue;
     }
     previous_was_end = false;
@@ -349,6 +363,9 @@ void connection::process_results() {
     switch (status) {
       case PGRES_TUPLES_OK:
       case PGRES_COMMAND_OK:
+        if (!is_prepare)
+          r.op_rows += status == PGRES_TUPLES_OK ? static_cast<std::size_t>(PQntuples(res))
+                                                 : std::strtoull(PQcmdTuples(res), nullptr, 10);
         if (is_prepare) PQclear(res);
         else r.results.emplace_back(std::shared_ptr<const pg_result>(res, [](const pg_result* p) {
           PQclear(const_cast<PGresult*>(p));
@@ -384,6 +401,30 @@ void connection::process_results() {
       }
     }
   }
+}
+
+// A statement's time runs from when the server could start it (its group was sent, and the
+// execute ahead of it on this connection had answered) to the end of its results. A
+// prepare's answer comes with its execute's (the server flushes only at a sync point or a
+// flush request), so prepares are timed with the execute they precede.
+void connection::op_answered(request& r) {
+  const request::op& op = r.ops[r.op_index];
+  if (op.kind != request::op_kind::execute) return;
+  const auto now = clock::now();
+  const auto started = std::max(r.sent_at, last_answer_at_);
+  last_answer_at_ = now;
+  const std::size_t rows = r.op_rows;
+  r.op_rows = 0;
+  const auto threshold = pool_->config().slow_statement_threshold;
+  if (threshold.count() <= 0 || op.stmt->name.empty()) return;
+  const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(now - started);
+  if (elapsed < threshold) return;
+  // The op's query: executes are in the order of r.queries, after any prepares.
+  std::size_t executes_before = 0;
+  for (std::size_t i = 0; i < r.op_index; ++i)
+    if (r.ops[i].kind == request::op_kind::execute) ++executes_before;
+  const std::size_t keys = executes_before < r.queries.size() ? r.queries[executes_before].args.batch_keys() : 1;
+  pool_->report_slow(slow_statement{op.stmt->name, keys, rows, server_, elapsed});
 }
 
 void connection::finish_head() {

@@ -69,6 +69,8 @@ class connection : public std::enable_shared_from_this<connection> {
   void on_readable();
   void process_results();
   void finish_head();
+  // The current op of `r` has returned all its results: reports it when it was slow.
+  void op_answered(request& r);
   void arm_deadline();
   void on_deadline();
   void lose(const std::string& message);
@@ -116,6 +118,8 @@ class connection : public std::enable_shared_from_this<connection> {
     clock::time_point started;
   };
   std::deque<round_trip> round_trips_;
+  clock::time_point last_answer_at_;  // when the latest op's results ended here
+  std::string server_;                // host:port, for slow-statement reports
   std::unordered_set<std::string> prepared_;
   std::unordered_set<std::string> stale_;  // prepared, but to be deallocated and prepared again
 };

@@ -231,6 +231,19 @@ void pool_impl::on_connection_lost(connection&, std::deque<request_ptr> unsent,
   update_gauges();
 }
 
+void pool_impl::report_slow(const slow_statement& slow) {
+  {
+    const std::lock_guard lock(slow_mutex_);
+    ++slow_[std::string(slow.name)];
+  }
+  if (params_.on_slow_statement) params_.on_slow_statement(slow);
+}
+
+std::map<std::string, std::uint64_t> pool_impl::slow_statements() const {
+  const std::lock_guard lock(slow_mutex_);
+  return slow_;
+}
+
 void pool_impl::on_load_changed() { update_gauges(); }
 
 void pool_impl::serve_waiters() {
@@ -437,6 +450,7 @@ pool_stats connection_pool::stats() const {
   s.waiting = c.waiting.get();
   for (std::size_t i = 0; i < s.round_trip_histogram.size(); ++i) s.round_trip_histogram[i] = c.round_trip_histogram[i].get();
   s.round_trip_us_sum = c.round_trip_us_sum.get();
+  s.slow_statements = impl_->slow_statements();
   return s;
 }
 

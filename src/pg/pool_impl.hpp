@@ -14,6 +14,8 @@
 #include <atomic>
 #include <deque>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <vector>
@@ -86,6 +88,10 @@ class pool_impl : public std::enable_shared_from_this<pool_impl> {
                           std::deque<request_ptr> in_flight, const std::string& message);
   void on_load_changed();
 
+  // Counts a slow statement and passes it to pool_params::on_slow_statement.
+  void report_slow(const slow_statement& s);
+  std::map<std::string, std::uint64_t> slow_statements() const;
+
   bool saturated() const;
   void when_unsaturated(std::function<void()> f);
 
@@ -113,6 +119,8 @@ class pool_impl : public std::enable_shared_from_this<pool_impl> {
   bool tick_reset_posted_ = false;
   asio::steady_timer wait_timer_;
   std::string last_error_;
+  mutable std::mutex slow_mutex_;  // slow_ is read by stats() from any thread
+  std::map<std::string, std::uint64_t> slow_;
   bool started_ = false;
   bool closed_ = false;
   asio::thread_pool cancel_thread_{1};  // PQcancel blocks: never on the event loop

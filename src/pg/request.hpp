@@ -41,6 +41,8 @@ struct request {
   };
   std::vector<op> ops;
   std::size_t op_index = 0;
+  clock::time_point sent_at;    // when the flush carrying this attempt left
+  std::size_t op_rows = 0;      // rows of the current op's result so far
   int syncs_pending = 0;  // sync points still to arrive: 1, or 2 with position_after_commit
   std::vector<result> results;
   error_code ec;
@@ -57,6 +59,7 @@ struct request {
   void reset_attempt() {
     ops.clear();
     op_index = 0;
+    op_rows = 0;
     syncs_pending = 0;
     results.clear();
     ec = {};

@@ -20,4 +20,7 @@ asio::awaitable<std::vector<result<std::optional<nlohmann::json>>>> read_onboard
 asio::awaitable<std::vector<result<prefetch_result>>> read_snapshots(read_host& s,
                                                                      std::span<const snapshot_key> keys);
 
+// Pages of memory listings (sql::memory_pages): each key's rows, newest first.
+asio::awaitable<std::vector<result<std::vector<memory>>>> read_pages(read_host& s, std::span<const page_key> keys);
+
 }  // namespace dataloader::store::detail

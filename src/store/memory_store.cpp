@@ -4,7 +4,9 @@
 // its users, so a read that starts after the acknowledgement never joins an older batch.
 #include "dataloader/store/memory_store.hpp"
 
+#include "batch_reads.hpp"
 #include "naive.hpp"
+#include "page_cursor.hpp"
 #include "rows.hpp"
 #include "sql.hpp"
 #include "store_impl.hpp"
@@ -50,7 +52,9 @@ store_stats memory_store::stats() const {
     hs.connected = h->primary ? h->pool.healthy() : connected;
     hs.lag_ms = h->state.lag_ms.load(std::memory_order_relaxed);
     hs.replayed = h->replayed();
-    hs.statements = h->pool.stats().statements;
+    auto ps = h->pool.stats();
+    hs.statements = ps.statements;
+    for (const auto& [name, n] : ps.slow_statements) s.slow_statements[name] += n;
     hs.reads = h->reads.get();
     s.hosts.push_back(std::move(hs));
   }
@@ -232,9 +236,9 @@ asio::awaitable<result<recent_memories>> memory_store::get_recent_memories(std::
   co_return positioned(std::move(found), *plan, c);
 }
 
-asio::awaitable<result<std::vector<memory>>> memory_store::get_memories(std::string user_id, memory_filter filter,
-                                                                        consistency* c) {
-  using T = std::vector<memory>;
+asio::awaitable<result<memory_page>> memory_store::get_memories(std::string user_id, memory_filter filter,
+                                                                consistency* c) {
+  using T = memory_page;
   auto& s = *impl_;
   s.total_operations.add();
   if (auto p = detail::check_name("user_id", user_id); !p.empty()) co_return invalid<T>(p);
@@ -243,15 +247,43 @@ asio::awaitable<result<std::vector<memory>>> memory_store::get_memories(std::str
   if (filter.keys)
     if (auto p = detail::check_names("keys", *filter.keys); !p.empty()) co_return invalid<T>(p);
   if (auto p = detail::check_range("limit", filter.limit, 1, max_list_limit); !p.empty()) co_return invalid<T>(p);
+  detail::page_key key;
+  key.user_id = user_id;
+  key.category = filter.category.value_or("");
+  key.keys = filter.keys;
+  if (filter.after) {
+    auto after = detail::decode_cursor(*filter.after, user_id, filter);
+    if (!after) co_return after.get_failure();
+    key.after_updated_at = after->updated_at;
+    key.after_category = std::move((*after).category);
+    key.after_key = std::move((*after).key);
+  }
+  key.rows = filter.limit + 1;  // one more than the page: whether anything follows
+  key.epoch = s.reads_epoch;
   const std::span<const std::string> reader(&user_id, 1);
   auto plan = co_await s.begin_read(c, reader);
   if (!plan) co_return plan.get_failure();
   s.naive_queries.add(1);
-  auto o = co_await plan->host->query(detail::sql::get_memories,
-                                      pg::params(user_id, filter.category, filter.keys, filter.limit));
-  if (o.ec) co_return detail::failure_of(o.ec, o.diag);
-  result<T> found = detail::decode_memories(o.result, 1, user_id);
-  co_return positioned(std::move(found), *plan, c);
+  result<std::vector<memory>> rows = std::vector<memory>{};
+  if (s.options.coalesce) {
+    auto& pages = plan->host->pages;
+    if (plan->fresh) pages.clear(key);
+    diagnostics d;
+    auto [ec, found] = co_await pages.async_load(std::move(key), d, asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return detail::failure_of(ec, d);
+    rows = std::move(found);
+  } else {
+    auto one = co_await detail::read_pages(*plan->host, std::span<const detail::page_key>(&key, 1));
+    rows = std::move(one.front());
+  }
+  if (!rows) co_return rows.get_failure();
+  memory_page page{std::move(*rows), std::nullopt};
+  if (page.memories.size() > static_cast<std::size_t>(filter.limit)) {
+    page.memories.resize(filter.limit);
+    const memory& last = page.memories.back();
+    page.next = detail::encode_cursor({last.updated_at, last.category, last.key}, user_id, filter);
+  }
+  co_return positioned(result<T>(std::move(page)), *plan, c);
 }
 
 asio::awaitable<result<std::int64_t>> memory_store::save_memories(std::vector<memory_input> items, consistency* c) {

@@ -21,7 +21,20 @@ read_host::read_host(store_impl& s, pg::connection_pool& p, bool is_primary)
                  s.loader_opts("onboarding", p)),
       snapshots(s.pool.get_executor(),
                 [this](std::span<const snapshot_key> keys) { return read_snapshots(*this, keys); },
-                s.loader_opts("user_snapshots", p)) {}
+                s.loader_opts("user_snapshots", p)),
+      pages(s.pool.get_executor(), [this](std::span<const page_key> keys) { return read_pages(*this, keys); },
+            s.loader_opts("memory_pages", p)) {}
+
+std::size_t page_key_hash::operator()(const page_key& k) const noexcept {
+  std::size_t h = std::hash<std::string>{}(k.user_id);
+  const auto mix = [&h](std::size_t v) { h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2); };
+  mix(std::hash<std::string>{}(k.category));
+  mix(std::hash<std::string>{}(k.after_key));
+  mix(static_cast<std::size_t>(k.after_updated_at.time_since_epoch().count()));
+  mix(static_cast<std::size_t>(k.rows));
+  mix(static_cast<std::size_t>(k.epoch));
+  return h;
+}
 
 pg::lsn read_host::claim_now() const { return primary ? store.primary_claim() : replayed(); }
 

@@ -20,6 +20,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace dataloader::store::detail {
 
@@ -37,6 +38,23 @@ struct snapshot_key_hash {
   }
 };
 
+// One page of a listing: the user, the filter, where it continues and how many rows.
+// `epoch` is the store's reads_epoch when the read began: a page read never joins a batch
+// begun before a write that may have changed the listing (store_impl::reads_epoch).
+struct page_key {
+  std::string user_id;
+  std::string category;  // empty: any
+  std::optional<std::vector<std::string>> keys;
+  timestamp after_updated_at = timestamp::max();  // max: from the newest
+  std::string after_category, after_key;
+  int rows = 0;
+  std::uint64_t epoch = 0;
+  friend bool operator==(const page_key&, const page_key&) = default;
+};
+struct page_key_hash {
+  std::size_t operator()(const page_key& k) const noexcept;
+};
+
 class read_host {
  public:
   read_host(store_impl& store, pg::connection_pool& pool, bool primary);
@@ -52,6 +70,8 @@ class read_host {
   // Profile, onboarding state, memory count and newest memories of a user, in one
   // statement per batch: serves prefetch and recent memories alike.
   loader<snapshot_key, prefetch_result, snapshot_key_hash> snapshots;
+  // Pages of memory listings (sql::memory_pages): up to `rows` memories each.
+  loader<page_key, std::vector<memory>, page_key_hash> pages;
 
   // Every read statement goes through these (counted in the store's queries; resent once
   // on a lost connection). While it runs, what it may claim is held in reads_in_flight.

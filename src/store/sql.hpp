@@ -33,11 +33,28 @@ inline const pg::statement user_snapshots{"store_user_snapshots",
     "  FROM memories WHERE user_id = u.user_id ORDER BY updated_at DESC, category, key LIMIT u.lim) m ON true "
     "ORDER BY u.ord, m.rn"};
 
-inline const pg::statement get_memories{"store_get_memories",
-    "SELECT user_id, category, key, value, created_at, updated_at FROM memories "
-    "WHERE user_id = $1::text AND ($2::text IS NULL OR category = $2::text) "
-    "AND ($3::text[] IS NULL OR key = ANY($3::text[])) "
-    "ORDER BY updated_at DESC, category, key LIMIT $4::int4"};
+// Pages of memory listings, for a whole batch in one statement. Each listing travels with
+// its filter (category '' = any; keys, an array literal, only when by_keys), the position
+// it continues after ('infinity' for a first page) and its row limit. Keyset paging: the
+// order is (updated_at DESC, category, key), unique per user; `updated_at <= after_t` is
+// an index condition on memories_user_recent, so a page deep in the listing starts there
+// instead of walking the pages before it; the tie-break on (category, key) filters only
+// rows of the same instant. The index yields rows in updated_at order; WITH TIES keeps the
+// rows sharing the last instant, so the page's order by (category, key) is the outer
+// sort's and read_pages cuts each listing to its limit. (ORDER BY updated_at, category,
+// key LIMIT n inside would sort the user's every remaining memory: the generic plan
+// expects one row per user and picks a full sort over an incremental one.)
+inline const pg::statement memory_pages{"store_memory_pages",
+    "SELECT u.ord, m.category, m.key, m.value, m.created_at, m.updated_at "
+    "FROM unnest($1::text[], $2::text[], $3::bool[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], "
+    "  $8::int4[]) WITH ORDINALITY AS u(user_id, category, by_keys, keys, after_t, after_c, after_k, lim, ord) "
+    "CROSS JOIN LATERAL (SELECT category, key, value, created_at, updated_at FROM memories "
+    "  WHERE user_id = u.user_id AND updated_at <= u.after_t "
+    "    AND (updated_at < u.after_t OR (category, key) > (u.after_c, u.after_k)) "
+    "    AND (u.category = '' OR category = u.category) "
+    "    AND (NOT u.by_keys OR key = ANY(u.keys::text[])) "
+    "  ORDER BY updated_at DESC FETCH FIRST (u.lim) ROWS WITH TIES) m "
+    "ORDER BY u.ord, m.updated_at DESC, m.category, m.key"};
 
 // clock_timestamp(): rows written by one statement still get distinct updated_at times.
 inline const pg::statement save_memories{"store_save_memories",

@@ -187,6 +187,7 @@ void store_impl::end_write(consistency* c, std::span<const std::string> users) {
 }
 
 void store_impl::invalidate(std::span<const std::string> users) {
+  ++reads_epoch;
   for (const auto& u : users) {
     cache.invalidate(u);
     for (auto& h : hosts) h->forget_user(u, limits_seen);
@@ -194,6 +195,7 @@ void store_impl::invalidate(std::span<const std::string> users) {
 }
 
 void store_impl::forget_everything_in_flight() {
+  ++reads_epoch;
   for (auto& h : hosts) {
     h->profiles.clear_all();
     h->onboarding.clear_all();

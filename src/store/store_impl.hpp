@@ -62,6 +62,10 @@ class store_impl : public std::enable_shared_from_this<store_impl> {
   std::vector<std::unique_ptr<read_host>> hosts;
   read_host& primary_host() { return *hosts.front(); }
   std::set<int> limits_seen;  // to clear every (user, limit) key of a written user
+  // Advances whenever data may have changed (invalidate, forget_everything_in_flight):
+  // page reads carry it in their keys, so a page read never joins a batch begun before
+  // (pages have too many keys per user to clear one by one).
+  std::uint64_t reads_epoch = 0;
 
   coalesced_writer<save_request, std::int64_t> saves;
   coalesced_writer<put_request, bool> profile_puts;

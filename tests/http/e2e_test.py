@@ -70,6 +70,34 @@ class Routes(unittest.TestCase):
         self.assertEqual(len(s.request("GET", "/v1/users/e2e-m/memories?keys=FACT0,GOAL1&limit=10")[1]["memories"]), 2)
         self.assertEqual(len(s.request("GET", "/v1/users/e2e-m/memories?limit=1")[1]["memories"]), 1)
 
+    def test_memories_page_with_after_until_next_is_null(self):
+        s = self.srv
+        self.save_two_categories("e2e-pages")
+        status, full, _ = s.request("GET", "/v1/users/e2e-pages/memories")
+        self.assertEqual((status, full["next"]), (200, None))
+        walked, after = [], None
+        while True:
+            query = "limit=4" + (f"&after={after}" if after else "")
+            status, page, _ = s.request("GET", f"/v1/users/e2e-pages/memories?{query}")
+            self.assertEqual(status, 200, page)
+            walked += page["memories"]
+            after = page["next"]
+            if after is None:
+                break
+        self.assertEqual(walked, full["memories"])
+        # Same filter: continues; another user or filter, or an altered cursor: 400 naming after.
+        first = s.request("GET", "/v1/users/e2e-pages/memories?category=GOAL&limit=2")[1]
+        self.assertEqual(len(s.request("GET", f"/v1/users/e2e-pages/memories?category=GOAL&after={first['next']}")[1]["memories"]), 1)
+        for path in (f"/v1/users/e2e-m/memories?category=GOAL&after={first['next']}",
+                     f"/v1/users/e2e-pages/memories?after={first['next']}",
+                     f"/v1/users/e2e-pages/memories?category=GOAL&after={first['next'][:-1]}{'B' if first['next'][-1] != 'B' else 'C'}",
+                     "/v1/users/e2e-pages/memories?after=%00%ff",
+                     "/v1/users/e2e-pages/memories?after="):
+            status, body, _ = s.request("GET", path)
+            self.assertEqual(status, 400, path)
+            self.assertEqual(body["error"]["code"], "invalid_argument")
+            self.assertTrue(body["error"]["message"].startswith("after: "), body)
+
     def test_search_answers_every_asked_category(self):
         self.save_two_categories("e2e-search")
         status, body, _ = self.srv.request("POST", "/v1/users/e2e-search/memories/search",

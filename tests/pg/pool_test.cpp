@@ -293,7 +293,8 @@ TEST_CASE("batch statements are planned once (generic_plans), or per execution w
 
 TEST_CASE("the caller's own session options in the conninfo are kept beside the pool's") {
   static const pg::statement show{"test_show_settings",
-                                  "SELECT current_setting('work_mem'), current_setting('DateStyle'), current_setting('plan_cache_mode')"};
+                                  "SELECT current_setting('work_mem'), current_setting('DateStyle'), current_setting('plan_cache_mode'), "
+                                  "current_setting('enable_bitmapscan')"};
   test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
     auto p = test::params(1);
     const bool url = p.conninfo.find("://") != std::string::npos;
@@ -306,6 +307,48 @@ TEST_CASE("the caller's own session options in the conninfo are kept beside the 
     CHECK(r.get<std::string>(0, 0) == "7MB");
     CHECK(r.get<std::string>(0, 1) == "ISO, MDY");
     CHECK(r.get<std::string>(0, 2) == "force_generic_plan");
+    CHECK(r.get<std::string>(0, 3) == "off");
+  });
+}
+
+namespace {
+
+const pg::statement slow_three{"test_slow", "SELECT g, pg_sleep(0.04) FROM unnest($1::text[]) g"};
+const pg::statement fast_after_slow{"test_fast_after_slow", "SELECT 1"};
+
+// GCC 12 cannot keep braced lists in coroutine frames: built here.
+std::vector<pg::query> slow_then_fast() {
+  std::vector<pg::query> group;
+  group.push_back({&slow_three, pg::params(std::vector<std::string>{"a", "b", "c"})});
+  group.push_back({&fast_after_slow, {}});
+  return group;
+}
+
+}  // namespace
+
+TEST_CASE("a slow statement is reported once with its name, keys and rows; one queued behind it is not blamed") {
+  test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto p = test::params(1);  // one connection: the fast statement waits behind the slow one
+    p.slow_statement_threshold = std::chrono::milliseconds(60);
+    std::vector<std::string> reported;
+    p.on_slow_statement = [&](const pg::slow_statement& s) {
+      reported.push_back(std::string(s.name) + " keys=" + std::to_string(s.keys) + " rows=" + std::to_string(s.rows));
+      CHECK(s.elapsed >= std::chrono::milliseconds(60));
+      CHECK(s.server.find(':') != std::string_view::npos);
+    };
+    pg::connection_pool pool(ex, p);
+    pool.start();
+    auto group = slow_then_fast();
+    diagnostics d;
+    auto [ec, rs] = co_await pool.async_pipeline(std::move(group), {}, d, asio::as_tuple(asio::use_awaitable));
+    REQUIRE_MESSAGE(!ec, d.message());
+    auto [ec2, r2, d2] = co_await test::simple{pool}.query(fast_after_slow);
+    REQUIRE(!ec2);
+    REQUIRE(reported.size() == 1);
+    CHECK(reported[0] == "test_slow keys=3 rows=3");
+    const auto counted = pool.stats().slow_statements;
+    CHECK(counted.size() == 1);
+    CHECK(counted.at("test_slow") == 1);
   });
 }
 

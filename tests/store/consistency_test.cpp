@@ -28,11 +28,7 @@ asio::awaitable<void> pause_1ms() {
   co_await t.async_wait(asio::use_awaitable);
 }
 
-store::store_options mode(bool coalesce) {
-  store::store_options o;
-  o.coalesce = coalesce;
-  return o;
-}
+using test::mode;
 
 // GCC 12 cannot keep braced lists in coroutine frames: build inputs here.
 std::vector<std::string> just(const std::string& s) { return std::vector<std::string>(1, s); }

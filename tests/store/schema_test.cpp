@@ -50,7 +50,7 @@ asio::awaitable<user_answers> answers(store::memory_store& s, const std::string&
   a.prefetch_short = co_await s.async_prefetch(user, 3, asio::use_awaitable);
   store::memory_filter f;
   f.category = "GOAL";
-  a.by_category = co_await s.async_get_memories(user, f, asio::use_awaitable);
+  a.by_category = (co_await s.async_get_memories(user, f, asio::use_awaitable)).memories;
   std::vector<std::string> categories{"FACT", "GOAL", "NONE"};
   a.search = co_await s.async_search(user, categories, 2, asio::use_awaitable);
   std::vector<std::string> ids{user};

@@ -15,11 +15,7 @@ namespace pg = dataloader::pg;
 
 namespace {
 
-store::store_options mode(bool coalesce) {
-  store::store_options o;
-  o.coalesce = coalesce;
-  return o;
-}
+using test::mode;
 
 // GCC 12 cannot keep braced lists in coroutine frames: build inputs here.
 std::vector<store::memory_input> items(const std::string& user, int n, const std::string& value_prefix = "v",
@@ -133,8 +129,8 @@ TEST_CASE("a save with two entries for one key writes the last one") {
       auto batch = items(u, 5);
       batch.push_back({u, "FACT", "k1", "replaced"});  // same key again: the last wins
       CHECK(co_await s.async_save_memories(batch, asio::use_awaitable) == 5);
-      store::memory_filter filter{std::nullopt, strings("k1"), 10};
-      auto k1 = co_await s.async_get_memories(u, std::move(filter), asio::use_awaitable);
+      store::memory_filter filter{std::nullopt, strings("k1"), 10, std::nullopt};
+      auto k1 = (co_await s.async_get_memories(u, std::move(filter), asio::use_awaitable)).memories;
       REQUIRE(k1.size() == 1);
       CHECK(k1[0].value == "replaced");
     }, mode(coalesce));
@@ -195,20 +191,20 @@ TEST_CASE("get memories filters by category and keys, with a limit") {
       co_await s.async_save_memories(goals, asio::use_awaitable);
       store::memory_filter filter2{};
 
-      auto all = co_await s.async_get_memories(u, std::move(filter2), asio::use_awaitable);
+      auto all = (co_await s.async_get_memories(u, std::move(filter2), asio::use_awaitable)).memories;
       CHECK(all.size() == 5);
-      store::memory_filter filter3{std::string("GOAL"), std::nullopt, 10};
+      store::memory_filter filter3{std::string("GOAL"), std::nullopt, 10, std::nullopt};
 
-      auto only_goals = co_await s.async_get_memories(u, std::move(filter3), asio::use_awaitable);
+      auto only_goals = (co_await s.async_get_memories(u, std::move(filter3), asio::use_awaitable)).memories;
       CHECK(only_goals.size() == 2);
       for (const auto& m : only_goals) CHECK(m.category == "GOAL");
-      store::memory_filter filter4{std::nullopt, std::nullopt, 2};
+      store::memory_filter filter4{std::nullopt, std::nullopt, 2, std::nullopt};
 
-      auto limited = co_await s.async_get_memories(u, std::move(filter4), asio::use_awaitable);
+      auto limited = (co_await s.async_get_memories(u, std::move(filter4), asio::use_awaitable)).memories;
       CHECK(limited.size() == 2);
-      store::memory_filter filter5{std::string("FACT"), strings("k0", "k2", "zz"), 10};
+      store::memory_filter filter5{std::string("FACT"), strings("k0", "k2", "zz"), 10, std::nullopt};
 
-      auto by_key = co_await s.async_get_memories(u, std::move(filter5), asio::use_awaitable);
+      auto by_key = (co_await s.async_get_memories(u, std::move(filter5), asio::use_awaitable)).memories;
       CHECK(by_key.size() == 2);
     }, mode(coalesce));
   }

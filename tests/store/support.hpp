@@ -65,4 +65,11 @@ inline asio::awaitable<pg::result> sql(pg::connection_pool& pool, const pg::stat
   co_return r;
 }
 
+// Store options with coalescing on (batched) or off (the N+1 baseline).
+inline store::store_options mode(bool coalesce) {
+  store::store_options o;
+  o.coalesce = coalesce;
+  return o;
+}
+
 }  // namespace test

@@ -4,6 +4,8 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <string>
 
 namespace dataloader::pg {
 
@@ -27,6 +29,8 @@ struct pool_stats {
   std::size_t waiting = 0;        // requests and acquires waiting for a connection
   std::array<std::uint64_t, round_trip_bucket_bounds_us.size()> round_trip_histogram{};
   std::uint64_t round_trip_us_sum = 0;
+  // Statements past pool_params::slow_statement_threshold, by statement name.
+  std::map<std::string, std::uint64_t> slow_statements;
 };
 
 }  // namespace dataloader::pg

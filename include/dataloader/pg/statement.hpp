@@ -4,8 +4,10 @@
 
 #include "dataloader/pg/types.hpp"
 
+#include <algorithm>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -32,6 +34,7 @@ class params {
   template <class T>
   params& add(const T& value) {
     encoded e = param_traits<T>::encode(value);
+    if constexpr (std::is_same_v<T, std::vector<std::string>>) batch_keys_ = std::max(batch_keys_, value.size());
     if (!e.problem.empty() && problem_.empty())
       problem_ = "parameter $" + std::to_string(values_.size() + 1) + " " + e.problem;
     values_.push_back(std::move(e.value));
@@ -42,10 +45,14 @@ class params {
   const std::vector<std::optional<std::string>>& values() const noexcept { return values_; }
   // Why these parameters cannot be sent; empty when they can.
   const std::string& problem() const noexcept { return problem_; }
+  // The keys of the batch these parameters carry: elements of the longest array (text[])
+  // parameter, 1 without one. For diagnostics (slow statements).
+  std::size_t batch_keys() const noexcept { return batch_keys_; }
 
  private:
   std::vector<std::optional<std::string>> values_;
   std::string problem_;
+  std::size_t batch_keys_ = 1;
 };
 
 struct query {

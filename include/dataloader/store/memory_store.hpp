@@ -139,8 +139,11 @@ class memory_store {
     return start(get_recent_memories(std::move(user_id), limit, &position), &diag, std::forward<CompletionToken>(token));
   }
 
-  // A user's memories matching `filter`, newest first. Completes with
-  // void(error_code, std::vector<memory>).
+  // A page of a user's memories matching `filter`, newest first: at most filter.limit (1 to
+  // 1000), continuing after filter.after (a previous page's `next`; a cursor that is not
+  // one, or is of another user or filter, is errc::invalid_argument naming `after`).
+  // Completes with void(error_code, memory_page). Pages of many users read in one tick
+  // are one statement.
   template <class CompletionToken = default_token>
   auto async_get_memories(std::string user_id, memory_filter filter, CompletionToken&& token = {}) {
     return start(get_memories(std::move(user_id), std::move(filter), nullptr), nullptr, std::forward<CompletionToken>(token));
@@ -257,8 +260,8 @@ class memory_store {
                                                                                      consistency* position);
   asio::awaitable<result<store::recent_memories>> get_recent_memories(std::string user_id, int limit,
                                                                       consistency* position);
-  asio::awaitable<result<std::vector<memory>>> get_memories(std::string user_id, memory_filter filter,
-                                                            consistency* position);
+  asio::awaitable<result<memory_page>> get_memories(std::string user_id, memory_filter filter,
+                                                    consistency* position);
   asio::awaitable<result<std::int64_t>> save_memories(std::vector<memory_input> items, consistency* position);
   asio::awaitable<result<std::int64_t>> delete_memories(std::string user_id, std::vector<std::string> keys,
                                                         std::optional<std::string> category, consistency* position);

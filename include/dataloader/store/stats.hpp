@@ -67,6 +67,8 @@ struct store_stats {
   std::map<std::string, loader_stats> loaders;
   std::vector<host_stats> hosts;  // the primary first, then each replica
   cache_stats cache;
+  // Statements past the pools' slow_statement_threshold, by name, over every server.
+  std::map<std::string, std::uint64_t> slow_statements;
 };
 
 }  // namespace dataloader::store

@@ -48,6 +48,18 @@ struct memory_filter {
   std::optional<std::string> category;
   std::optional<std::vector<std::string>> keys;
   int limit = 100;
+  // A page's `next`: continue the listing (same user and filter) after its last memory.
+  std::optional<std::string> after;
+};
+
+// One page of a user's memories, newest first (updated_at, then category and key). `next`
+// continues after its last memory; none when nothing follows. Paging is keyset-based:
+// every page costs the same at any depth, and while memories are written between pages
+// none is returned twice and none that stayed unchanged through the walk is skipped (a
+// memory written during the walk moves ahead of the cursor, so it may be missed).
+struct memory_page {
+  std::vector<memory> memories;
+  std::optional<std::string> next;
 };
 
 using search_results = std::map<std::string, std::vector<memory>>;
