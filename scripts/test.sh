@@ -22,11 +22,12 @@ case "${1:-}" in
     build_dir=build-sanitize
     # The benchmarks' smoke run, the package test and the slow-client run (timeouts, not
     # memory) add nothing under the sanitizers that the normal run does not check; leaving
-    # them out keeps CI within its budget. The dashboard's browser test exercises a browser
-    # and a static page; the routes under it run under the sanitizers in http_e2e.
+    # them out keeps CI within its budget. Nor do the dashboard's browser test (a browser and
+    # a static page; the routes under it run here in http_e2e) and the TLS test (libpq's
+    # TLS; the same connection code runs here without it).
     cmake_args=(-DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DDATALOADER_WERROR=ON -DDATALOADER_SANITIZE=ON
                 -DDATALOADER_BENCH=OFF)
-    ctest_args=(-E "^(package_consumer|slowloris_quick|http_dashboard)$")
+    ctest_args=(-E "^(package_consumer|slowloris_quick|http_dashboard|http_tls)$")
     ;;
   --tsan)
     build_dir=build-tsan
