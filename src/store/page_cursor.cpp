@@ -1,5 +1,7 @@
 #include "page_cursor.hpp"
 
+#include "dataloader/text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -165,6 +167,11 @@ result<page_position> decode_cursor(std::string_view text, std::string_view user
   page_position p;
   if (!r.u64(us) || !r.text(p.category) || !r.text(p.key) || !r.u64(binding) || !r.in.empty())
     return refused("not a cursor (malformed)");
+  // Only a forged cursor (its keys are in the source) carries names no memory can have;
+  // refused here, they never reach a statement.
+  for (const std::string* name : {&p.category, &p.key})
+    if (name->empty() || name->size() > max_name_bytes || !text_problem(*name).empty())
+      return refused("not a cursor (malformed)");
   if (binding != binding_of(user_id, filter))
     return refused("cursor of another listing (another user, category or keys)");
   const auto micros = static_cast<std::int64_t>(us);

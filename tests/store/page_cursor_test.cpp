@@ -71,3 +71,15 @@ TEST_CASE("every change of one character, truncation or padding is refused") {
   CHECK(!decode_cursor(text + "=", "u", f));
   CHECK(!decode_cursor(text + "AAAA", "u", f));
 }
+
+TEST_CASE("a well-formed cursor naming what no memory can be named is refused") {
+  memory_filter f;
+  const std::string too_long(257, 'k');
+  for (const auto& p : {page_position{at_micros(1), "", "k"}, page_position{at_micros(1), "FACT", too_long},
+                        page_position{at_micros(1), std::string("a\0b", 3), "k"},
+                        page_position{at_micros(1), "FACT", "\xff\xfe"}}) {
+    auto r = decode_cursor(encode_cursor(p, "u", f), "u", f);
+    REQUIRE(!r);
+    CHECK(r.message() == "after: not a cursor (malformed)");
+  }
+}
