@@ -3,8 +3,8 @@
 #   scripts/test.sh              normal build in build/
 #   scripts/test.sh --sanitize   AddressSanitizer + UndefinedBehaviorSanitizer build in build-sanitize/
 #   scripts/test.sh --tsan       ThreadSanitizer build in build-tsan/: every test that runs
-#                                more than one thread (loader threads, pool, HTTP routes,
-#                                the server end to end with --threads 2)
+#                                more than one thread (loader threads, pool, store, HTTP
+#                                routes, the server end to end with --threads 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,11 +37,8 @@ case "${1:-}" in
     # Single-threaded logic (the loader's model and unit tests, parsers) gains nothing
     # from TSan; the package test only installs and links.
     # (The embedding example's threads are the server's, which http_e2e covers.)
-    # The store's own tests run on one thread (one io_context), so TSan adds nothing to them;
-    # the store across threads (the server's two threads reading its counters and cache
-    # while its strand works) runs here in http_e2e and http_faults.
-    ctest_args=(-R "^loader: a loader on a strand|^pg:|^http routes:|^http_e2e$|^http_faults$")
-    build_targets=(--target loader_tests pg_tests http_route_tests dataloader-server)
+    ctest_args=(-R "^loader: a loader on a strand|^pg:|^store:|^http routes:|^http_e2e$|^http_faults$")
+    build_targets=(--target loader_tests pg_tests store_tests http_route_tests dataloader-server)
     ;;
   "") ;;
   *) echo "usage: scripts/test.sh [--sanitize | --tsan]" >&2; exit 2 ;;
