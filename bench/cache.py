@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 from run import get_json, parse_wrk, sh  # noqa: E402
-from scenario import Scenario  # noqa: E402
+from scenario import Scenario, medians  # noqa: E402
 from service import Server, request  # noqa: E402
 
 MIX = os.path.join(ROOT, "bench", "http", "zipf_mix.lua")
@@ -153,8 +153,7 @@ def main():
                 for cache in (False, True):
                     runs[cache].append(mixed_load(binary, primary, cache, s, a.users, a.seconds))
             for cache, rs in runs.items():
-                r = {k: statistics.median(x[k] for x in rs) for k in rs[0]
-                     if isinstance(rs[0][k], (int, float)) and k not in ("stale", "checked_reads", "unconverged")}
+                r = medians(rs, skip=("stale", "checked_reads", "unconverged"))
                 for k in ("stale", "checked_reads", "unconverged"):
                     r[k] = sum(x[k] for x in rs)  # every round's reads count
                 r.update({"zipf_s": s, "cache": cache})

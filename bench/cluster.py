@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 from run import cpu_seconds, get_json, parse_wrk, wrk  # noqa: E402
 from service import Nginx, Server, request  # noqa: E402
-from scenario import Scenario  # noqa: E402
+from scenario import Scenario, medians  # noqa: E402
 
 PREFETCH = os.path.join(ROOT, "bench", "http", "prefetch.lua")
 
@@ -136,7 +136,7 @@ def main():
                     srv.stop()
         results["configurations"] = []
         for name, rs in runs.items():
-            r = {k: statistics.median(x[k] for x in rs) for k in rs[0] if isinstance(rs[0][k], (int, float))}
+            r = medians(rs)
             r["statements_per_request_by_server"] = [statistics.median(x["statements_per_request_by_server"][i] for x in rs)
                                                      for i in range(len(rs[0]["statements_per_request_by_server"]))]
             r["name"] = name

@@ -14,7 +14,7 @@ import argparse, json, os, re, statistics, sys, time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
-from scenario import Scenario  # noqa: E402
+from scenario import Scenario, medians  # noqa: E402
 from service import Server, request  # noqa: E402
 
 MEMORIES, PAGE = 50_000, 50
@@ -90,7 +90,7 @@ def main():
                     runs[number].append(timed_pages(sc, srv, pages[number - 1], a.requests))
         finally:
             srv.stop()
-        sc.results["keyset"] = [{"page": number, **{k: statistics.median(r[k] for r in rs) for k in rs[0]}}
+        sc.results["keyset"] = [{"page": number, **medians(rs)}
                                 for number, rs in runs.items()]
         sc.results["offset"] = [{"page": number, "execution_ms": offset_ms(sc, (number - 1) * PAGE, 21)}
                                 for number in runs]

@@ -5,12 +5,18 @@ seeded with demo users, the built server, and a results file under bench/results
         sc.results["mixed"] = ...   # sc.url, sc.binary; sc.replica() for a streaming replica
     print(sc.saved)                  # bench/results/cache-<date>.json
 """
-import datetime, json, os, subprocess, tempfile
+import datetime, json, os, statistics, subprocess, tempfile
 
 from run import sh
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PG_SERVER = os.path.join(ROOT, "scripts", "pg-server.sh")
+
+
+def medians(rounds, skip=()):
+    """Each numeric figure of the rounds' results (dicts of one shape), as its median."""
+    return {k: statistics.median(r[k] for r in rounds) for k, v in rounds[0].items()
+            if isinstance(v, (int, float)) and k not in skip}
 
 
 class Scenario:

@@ -30,10 +30,10 @@ bool readable_now(int fd) {
   return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLERR | POLLHUP));
 }
 
-// The session's command-line options: plan caching (and no bitmap scans, pool_params.hpp) first (the caller's own options may
-// override it), then the caller's options from the conninfo (a later "options" keyword
-// would otherwise replace them), then the settings result decoding relies on, last so
-// that they win.
+// The session's command-line options: plan caching and no bitmap scans (pool_params.hpp)
+// first (the caller's own options may override them), then the caller's options from the
+// conninfo (a later "options" keyword would otherwise replace them), then the settings
+// result decoding relies on, last so that they win.
 std::string session_options(const pool_params& p) {
   std::string out = p.generic_plans ? "-c plan_cache_mode=force_generic_plan -c enable_bitmapscan=off" : "";
   if (PQconninfoOption* parsed = PQconninfoParse(p.conninfo.c_str(), nullptr)) {
@@ -409,14 +409,15 @@ void connection::process_results() {
 // flush request), so prepares are timed with the execute they precede.
 void connection::op_answered(request& r) {
   const request::op& op = r.ops[r.op_index];
-  if (op.kind != request::op_kind::execute) return;
+  const auto threshold = pool_->config().slow_statement_threshold;
+  // Off: no clock read per statement (the threshold is fixed for the pool's life).
+  if (op.kind != request::op_kind::execute || threshold.count() <= 0) return;
   const auto now = clock::now();
   const auto started = std::max(r.sent_at, last_answer_at_);
   last_answer_at_ = now;
   const std::size_t rows = r.op_rows;
   r.op_rows = 0;
-  const auto threshold = pool_->config().slow_statement_threshold;
-  if (threshold.count() <= 0 || op.stmt->name.empty()) return;
+  if (op.stmt->name.empty()) return;
   const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(now - started);
   if (elapsed < threshold) return;
   // The op's query: executes are in the order of r.queries, after any prepares.
