@@ -32,7 +32,7 @@ void write_memory(json_writer& w, const store::memory& m) {
   w.end_object();
 }
 
-void write_memories(json_writer& w, const std::vector<store::memory>& ms) {
+void write_memories(json_writer& w, std::span<const store::memory> ms) {
   w.begin_array();
   for (const auto& m : ms) write_memory(w, m);
   w.end_array();
@@ -50,16 +50,16 @@ std::string memories_body(const store::memory_page& page) {
   return body;
 }
 
-std::string prefetch_body(const store::prefetch_result& r) {
+std::string prefetch_body(const store::prefetch_result& r, std::span<const store::memory> recent) {
   std::string body;
-  body.reserve(512 + r.recent_memories.size() * 256);
+  body.reserve(512 + recent.size() * 256);
   json_writer w(body);
   w.begin_object();
   w.key("memory_count").integer(r.memory_count);
   w.key("onboarding").optional(r.onboarding);
   w.key("profile").optional(r.profile);
   w.key("recent_memories");
-  write_memories(w, r.recent_memories);
+  write_memories(w, recent);
   w.key("user_id").string(r.user_id);
   w.end_object();
   return body;

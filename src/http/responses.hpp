@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <span>
 #include <string>
 #include <vector>
 
@@ -16,7 +17,8 @@ response make_json_text(unsigned status, std::string body, unsigned version, boo
 response make_json(unsigned status, const nlohmann::json& body, unsigned version, bool keep_alive);
 
 std::string memories_body(const store::memory_page& page);
-std::string prefetch_body(const store::prefetch_result& r);
+// `recent`: r.recent_memories, or the first of them (a cached snapshot read for a larger limit).
+std::string prefetch_body(const store::prefetch_result& r, std::span<const store::memory> recent);
 std::string search_body(const store::search_results& results);
 
 }  // namespace dataloader::http::detail

@@ -132,10 +132,13 @@ asio::awaitable<response> prefetch(route_context& c) {
   if (auto p = int_param(c.where, "memory_limit", 1, store::max_memory_limit, limit)) co_return fail(c, *p);
   store::consistency position;
   if (auto p = read_position(c, position)) co_return fail(c, *p);
+  // A cache hit is answered here, on the connection's thread, without a hop to the store.
+  if (auto hit = c.svc.store().try_cached_prefetch(*c.user_id, limit, position))
+    co_return positioned(ok_text(c, prefetch_body(*hit->snapshot, hit->recent_memories())), position);
   diagnostics d;
   auto [ec, r] = co_await c.svc.store().async_prefetch(*c.user_id, limit, position, d, as_tuple_awaitable);
   if (ec) co_return fail(c, read_problem(ec, d));
-  co_return positioned(ok_text(c, prefetch_body(r)), position);
+  co_return positioned(ok_text(c, prefetch_body(r, r.recent_memories)), position);
 }
 
 // PUT /v1/users/{user_id}/profile {"profile": string}

@@ -34,12 +34,14 @@ std::string_view http_date() {
 }
 
 struct server::state : std::enable_shared_from_this<server::state> {
-  state(asio::io_context& io, service& svc, server_config cfg)
-      : io(io), svc(svc), config(cfg), acceptor(asio::make_strand(io)) {}
+  state(asio::io_context& io, service& svc, server_config cfg, std::vector<asio::io_context*> loops)
+      : io(io), svc(svc), config(cfg), loops(std::move(loops)), acceptor(asio::make_strand(io)) {}
 
   asio::io_context& io;
   service& svc;
   server_config config;
+  std::vector<asio::io_context*> loops;
+  std::size_t next_loop = 0;  // used on the acceptor's strand only
   tcp::acceptor acceptor;
   std::atomic<std::size_t> in_flight{0};
   std::atomic<bool> draining{false};
@@ -48,7 +50,7 @@ struct server::state : std::enable_shared_from_this<server::state> {
     auto self = shared_from_this();
     asio::steady_timer pause(acceptor.get_executor());
     for (;;) {
-      auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(io), asio::as_tuple(asio::use_awaitable));
+      auto [ec, socket] = co_await acceptor.async_accept(connection_executor(), asio::as_tuple(asio::use_awaitable));
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       if (ec == boost::system::errc::too_many_files_open || ec == boost::system::errc::too_many_files_open_in_system ||
           ec == boost::system::errc::no_buffer_space) {
@@ -70,6 +72,13 @@ struct server::state : std::enable_shared_from_this<server::state> {
       auto ex = socket.get_executor();
       asio::co_spawn(ex, session(std::move(socket)), [self](std::exception_ptr) { self->svc.counters().close_connection(); });
     }
+  }
+
+  // A loop run by one thread needs no strand: the connection's coroutine is all that
+  // touches its socket, and the loop runs one handler at a time.
+  asio::any_io_executor connection_executor() {
+    if (loops.empty()) return asio::make_strand(io);
+    return loops[next_loop++ % loops.size()]->get_executor();
   }
 
   response body_too_large(unsigned version) {
@@ -169,8 +178,8 @@ struct server::state : std::enable_shared_from_this<server::state> {
   }
 };
 
-server::server(asio::io_context& io, service& svc, server_config config)
-    : state_(std::make_shared<state>(io, svc, config)) {}
+server::server(asio::io_context& io, service& svc, server_config config, std::vector<asio::io_context*> connection_loops)
+    : state_(std::make_shared<state>(io, svc, config, std::move(connection_loops))) {}
 
 server::~server() = default;
 

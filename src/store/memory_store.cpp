@@ -100,6 +100,14 @@ asio::awaitable<result<prefetch_result>> load_snapshot(detail::store_impl& s, co
   co_return std::move(v);
 }
 
+// A copy of a cached snapshot, with its `limit` most recent memories.
+prefetch_result with_first_memories(const prefetch_result& cached, int limit) {
+  prefetch_result r{cached.user_id, cached.profile, {}, cached.onboarding, cached.memory_count};
+  const auto n = std::min(cached.recent_memories.size(), static_cast<std::size_t>(limit));
+  r.recent_memories.assign(cached.recent_memories.begin(), cached.recent_memories.begin() + n);
+  return r;
+}
+
 // A read's answer, and its position once it succeeded.
 template <class T>
 result<T> positioned(result<T> r, const detail::read_plan& plan, consistency* c) {
@@ -116,7 +124,7 @@ asio::awaitable<result<prefetch_result>> snapshot_of(detail::store_impl& s, cons
   const pg::lsn asked = c != nullptr ? c->min_position : pg::lsn{};
   if (auto hit = s.cache.snapshot(user_id, limit, asked)) {
     if (c) c->position = hit->position;
-    co_return std::move(hit->value);
+    co_return with_first_memories(*hit->value, limit);
   }
   auto ticket = s.cache.take_ticket(user_id);
   const std::span<const std::string> reader(&user_id, 1);
@@ -203,6 +211,21 @@ asio::awaitable<result<prefetch_result>> memory_store::prefetch(std::string user
   if (!plan) co_return plan.get_failure();
   auto found = co_await detail::naive::prefetch(*plan->host, std::move(user_id), memory_limit);
   co_return positioned(std::move(found), *plan, c);
+}
+
+std::optional<cached_prefetch> memory_store::try_cached_prefetch(const std::string& user_id, int memory_limit,
+                                                                consistency& position) {
+  auto& s = *impl_;
+  if (!s.cache.enabled() || !s.options.coalesce || memory_limit < 1 || memory_limit > max_memory_limit)
+    return std::nullopt;
+  // A miss is counted by async_prefetch, which the caller asks next.
+  auto hit = s.cache.snapshot(user_id, memory_limit, position.min_position, detail::user_cache::uncounted_miss);
+  if (!hit) return std::nullopt;
+  s.total_operations.add();
+  s.naive_queries.add(4);
+  position.position = hit->position;
+  const auto n = std::min(hit->value->recent_memories.size(), static_cast<std::size_t>(memory_limit));
+  return cached_prefetch{std::move(hit->value), n};
 }
 
 asio::awaitable<result<std::vector<std::optional<std::string>>>> memory_store::get_profiles(std::vector<std::string> ids,

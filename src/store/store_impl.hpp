@@ -20,6 +20,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -35,6 +36,17 @@
 namespace dataloader::store::detail {
 
 using counter = dataloader::detail::single_writer_counter;
+
+// A counter written from any thread (memory_store::try_cached_prefetch counts on its
+// caller's thread).
+class shared_counter {
+ public:
+  void add(std::uint64_t n = 1) noexcept { value_.fetch_add(n, std::memory_order_relaxed); }
+  std::uint64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> value_{0};
+};
 
 // How a read proceeds under consistency.hpp's promise.
 struct read_plan {
@@ -53,7 +65,8 @@ class store_impl : public std::enable_shared_from_this<store_impl> {
   pg::connection_pool& pool;  // the primary: every write, and reads no replica can serve
   store_options options;
   loader_registry* registry;
-  counter total_operations, queries, naive_queries, retried_statements;
+  shared_counter total_operations, naive_queries;
+  counter queries, retried_statements;
   // Reads sent to the primary although a replica was usable, because none had replayed
   // the position they needed (a token, or this instance's own write of the user).
   counter reads_held_to_primary;

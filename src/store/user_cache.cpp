@@ -26,32 +26,28 @@ user_cache::ticket::~ticket() {
   if (cache_) cache_->release(*this);
 }
 
-std::optional<user_cache::found<prefetch_result>> user_cache::snapshot(const std::string& user, int limit,
-                                                                       pg::lsn at_least) {
+std::optional<user_cache::found<std::shared_ptr<const prefetch_result>>> user_cache::snapshot(const std::string& user,
+                                                                                          int limit, pg::lsn at_least,
+                                                                                          bool count_miss) {
+  const auto now = clock::now();
+  std::lock_guard lock(mutex_);
   if (!serving_) return std::nullopt;
   auto it = entries_.find(user);
-  const auto now = clock::now();
   if (it == entries_.end() || !fresh(it->second.snapshot, at_least, now) ||
       (it->second.snapshot_limit < limit &&
-       it->second.snapshot->value.memory_count > static_cast<std::int64_t>(it->second.snapshot->value.recent_memories.size()))) {
-    misses_.add();
+       it->second.snapshot->value->memory_count >
+           static_cast<std::int64_t>(it->second.snapshot->value->recent_memories.size()))) {
+    if (count_miss) misses_.add();
     return std::nullopt;
   }
   hits_.add();
   recency_.splice(recency_.begin(), recency_, it->second.recency);
-  const auto& s = *it->second.snapshot;
-  found<prefetch_result> out{prefetch_result{}, s.position};
-  out.value.user_id = s.value.user_id;
-  out.value.profile = s.value.profile;
-  out.value.onboarding = s.value.onboarding;
-  out.value.memory_count = s.value.memory_count;
-  const auto n = std::min(s.value.recent_memories.size(), static_cast<std::size_t>(limit));
-  out.value.recent_memories.assign(s.value.recent_memories.begin(), s.value.recent_memories.begin() + n);
-  return out;
+  return found<std::shared_ptr<const prefetch_result>>{it->second.snapshot->value, it->second.snapshot->position};
 }
 
 std::optional<user_cache::found<std::optional<std::string>>> user_cache::profile(const std::string& user,
                                                                                  pg::lsn at_least) {
+  std::lock_guard lock(mutex_);
   if (!serving_) return std::nullopt;
   auto it = entries_.find(user);
   const auto now = clock::now();
@@ -62,7 +58,7 @@ std::optional<user_cache::found<std::optional<std::string>>> user_cache::profile
     if (fresh(e.snapshot, at_least, now) && (!best || e.snapshot->position > best->position)) {
       hits_.add();
       recency_.splice(recency_.begin(), recency_, it->second.recency);
-      return found<std::optional<std::string>>{e.snapshot->value.profile, e.snapshot->position};
+      return found<std::optional<std::string>>{e.snapshot->value->profile, e.snapshot->position};
     }
     if (best) {
       hits_.add();
@@ -75,6 +71,7 @@ std::optional<user_cache::found<std::optional<std::string>>> user_cache::profile
 }
 
 user_cache::ticket user_cache::take_ticket(std::string user) {
+  std::lock_guard lock(mutex_);
   ticket t;
   if (!serving_) return t;
   ++fills_[user].in_flight;
@@ -85,6 +82,7 @@ user_cache::ticket user_cache::take_ticket(std::string user) {
 }
 
 void user_cache::release(const ticket& t) {
+  std::lock_guard lock(mutex_);
   auto it = fills_.find(t.user_);
   if (it != fills_.end() && --it->second.in_flight == 0) fills_.erase(it);
 }
@@ -116,20 +114,23 @@ void user_cache::account(entry& e) {
   const std::size_t before = e.bytes;
   // The key is held twice: by the map and by the recency list.
   e.bytes = sizeof(entry) + 2 * e.recency->capacity() + sizeof(std::string) * 2;
-  if (e.snapshot) e.bytes += size_of(e.snapshot->value);
+  if (e.snapshot) e.bytes += size_of(*e.snapshot->value);
   if (e.profile) e.bytes += size_of(e.profile->value);
   bytes_count_.set(bytes_count_.get() - before + e.bytes);
 }
 
 void user_cache::put_snapshot(const ticket& t, int limit, const prefetch_result& value, pg::lsn position) {
+  std::lock_guard lock(mutex_);
   if (!keeps(t)) return;
   entry& e = entry_for(t.user_);
-  e.snapshot = part<prefetch_result>{value, position, clock::now()};
+  e.snapshot = part<std::shared_ptr<const prefetch_result>>{std::make_shared<const prefetch_result>(value), position,
+                                                           clock::now()};
   e.snapshot_limit = limit;
   account(e);
 }
 
 void user_cache::put_profile(const ticket& t, const std::optional<std::string>& value, pg::lsn position) {
+  std::lock_guard lock(mutex_);
   if (!keeps(t)) return;
   entry& e = entry_for(t.user_);
   e.profile = part<std::optional<std::string>>{value, position, clock::now()};
@@ -145,6 +146,7 @@ void user_cache::erase(std::unordered_map<std::string, entry>::iterator it) {
 
 void user_cache::invalidate(const std::string& user) {
   if (!enabled()) return;
+  std::lock_guard lock(mutex_);
   invalidations_.add();
   ++clock_;
   if (auto f = fills_.find(user); f != fills_.end()) f->second.invalidated = clock_;
@@ -162,6 +164,7 @@ void user_cache::drop_everything() {
 
 void user_cache::suspend() {
   if (!enabled()) return;
+  std::lock_guard lock(mutex_);
   if (serving_) resyncs_.add();
   serving_ = false;
   serving_flag_.store(false, std::memory_order_relaxed);
@@ -170,6 +173,7 @@ void user_cache::suspend() {
 
 void user_cache::resume() {
   if (!enabled()) return;
+  std::lock_guard lock(mutex_);
   drop_everything();
   serving_ = true;
   serving_flag_.store(true, std::memory_order_relaxed);
@@ -177,6 +181,7 @@ void user_cache::resume() {
 
 void user_cache::invalidate_all() {
   if (!enabled()) return;
+  std::lock_guard lock(mutex_);
   resyncs_.add();
   drop_everything();
 }

@@ -1,6 +1,10 @@
 // Users' snapshots and profiles kept across operations (store_options::cache_entries).
 //
-// Invariants (everything runs on the store's executor; counters are atomics for stats()):
+// Thread safety: fills, invalidations and the listener's events come from the store's
+// executor; lookups may come from any thread (memory_store::try_cached_prefetch serves a
+// hit on the caller's thread). One mutex guards the state; stats() reads atomics only.
+//
+// Invariants:
 //   - nothing is served unless the cache is `serving`: enabled, and listening for
 //     invalidations since everything cached before the last gap was dropped;
 //   - a fill is a read that started while the cache was serving (fill ticket). It is kept
@@ -22,6 +26,8 @@
 #include <chrono>
 #include <cstdint>
 #include <list>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -35,16 +41,19 @@ class user_cache {
   user_cache(std::size_t capacity, std::chrono::milliseconds ttl);
 
   bool enabled() const noexcept { return capacity_ > 0; }
-  bool serving() const noexcept { return serving_; }
+  bool serving() const noexcept { return serving_flag_.load(std::memory_order_relaxed); }
 
   template <class T>
   struct found {
     T value;
     pg::lsn position;
   };
-  // A user's snapshot with at most `limit` recent memories, if one is cached that holds
-  // them (loaded with a limit at least as large, or holding every memory of the user).
-  std::optional<found<prefetch_result>> snapshot(const std::string& user, int limit, pg::lsn at_least);
+  // A user's cached snapshot, if one is cached that holds its `limit` most recent memories
+  // (loaded with a limit at least as large, or holding every memory of the user); it may
+  // hold more. Shared and immutable: an invalidation drops the entry, not the snapshot.
+  static constexpr bool uncounted_miss = false;
+  std::optional<found<std::shared_ptr<const prefetch_result>>> snapshot(const std::string& user, int limit,
+                                                                        pg::lsn at_least, bool count_miss = true);
   std::optional<found<std::optional<std::string>>> profile(const std::string& user, pg::lsn at_least);
 
   // Taken before a read that may fill the cache; released when it is dropped.
@@ -88,7 +97,7 @@ class user_cache {
     clock::time_point loaded;
   };
   struct entry {
-    std::optional<part<prefetch_result>> snapshot;
+    std::optional<part<std::shared_ptr<const prefetch_result>>> snapshot;
     int snapshot_limit = 0;
     std::optional<part<std::optional<std::string>>> profile;
     std::size_t bytes = 0;
@@ -99,6 +108,7 @@ class user_cache {
     std::uint64_t invalidated = 0;  // the clock at the user's latest invalidation
   };
 
+  // Called with mutex_ held.
   bool keeps(const ticket& t);
   entry& entry_for(const std::string& user);
   void account(entry& e);
@@ -112,12 +122,14 @@ class user_cache {
 
   const std::size_t capacity_;
   const std::chrono::milliseconds ttl_;
+  mutable std::mutex mutex_;
   bool serving_ = false;
   std::uint64_t clock_ = 0;          // advanced by every invalidation
   std::uint64_t dropped_all_at_ = 0;  // the clock when everything was last dropped
   std::unordered_map<std::string, entry> entries_;
   std::list<std::string> recency_;  // most recently used first
   std::unordered_map<std::string, fills_of_user> fills_;
+  // Written with mutex_ held, so one writer at a time.
   dataloader::detail::single_writer_counter entries_count_, bytes_count_, hits_, misses_, invalidations_, resyncs_,
       stale_fills_;
   std::atomic<bool> serving_flag_{false};

@@ -53,8 +53,8 @@ TEST_CASE("a snapshot serves every limit it holds, and positions up to its own")
   }
   auto hit = c.snapshot("u", 5, pg::lsn{100});
   REQUIRE(hit);
-  CHECK(hit->value.recent_memories.size() == 5);
-  CHECK(hit->value.memory_count == 50);
+  CHECK(hit->value->recent_memories.size() == 20);  // the whole snapshot: the caller takes its first 5
+  CHECK(hit->value->memory_count == 50);
   CHECK(hit->position == pg::lsn{100});
   CHECK_FALSE(c.snapshot("u", 30, {}));             // 50 memories, only 20 held
   CHECK_FALSE(c.snapshot("u", 5, pg::lsn{101}));    // a token beyond what it is known to reflect
@@ -86,7 +86,7 @@ TEST_CASE("a fill does not put back data read before an invalidation of its user
   c.put_snapshot(late, 20, snapshot_with("u", 1, 1, "new"), pg::lsn{2});
   auto hit = c.snapshot("u", 20, {});
   REQUIRE(hit);
-  CHECK(hit->value.profile == "new");
+  CHECK(hit->value->profile == "new");
 }
 
 TEST_CASE("losing the listener drops everything and voids the fills in flight") {

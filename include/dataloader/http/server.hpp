@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace dataloader::http {
 
@@ -38,7 +39,12 @@ struct server_config {
 
 class server {
  public:
-  server(asio::io_context& io, service& svc, server_config config);
+  // Accepts on `io`. Connections go to `connection_loops` in turn, each an event loop run
+  // by one thread (`io` may be one of them): a request then runs on one thread from
+  // socket to answer, unless it waits for the store. Without loops every connection is a
+  // strand on `io`, which any number of threads may run.
+  server(asio::io_context& io, service& svc, server_config config,
+         std::vector<asio::io_context*> connection_loops = {});
   ~server();
 
   // Binds and starts accepting. Fails with the system's error (address in use, ...).

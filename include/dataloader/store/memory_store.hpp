@@ -94,6 +94,14 @@ class memory_store {
     return start(prefetch(std::move(user_id), memory_limit, &position), &diag, std::forward<CompletionToken>(token));
   }
 
+  // A prefetch answered at once on the calling thread, when the cache across requests
+  // (store_options::cache_entries) holds the user at position.min_position or later; sets
+  // position.position then. nullopt when it does not (not cached, cache off or not
+  // serving, or arguments that async_prefetch refuses): ask async_prefetch, which also
+  // fills the cache. Never waits; thread-safe; counted in stats() like async_prefetch.
+  std::optional<cached_prefetch> try_cached_prefetch(const std::string& user_id, int memory_limit,
+                                                     consistency& position);
+
   // One entry per id, in order; nullopt for a user without a profile. Completes with
   // void(error_code, std::vector<std::optional<std::string>>).
   template <class CompletionToken = default_token>

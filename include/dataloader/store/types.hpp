@@ -7,7 +7,9 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -42,6 +44,15 @@ struct prefetch_result {
   std::vector<memory> recent_memories;
   std::optional<nlohmann::json> onboarding;
   std::int64_t memory_count = 0;
+};
+
+// A prefetch answered from the cache across requests (memory_store::try_cached_prefetch):
+// the cached snapshot, shared and never modified, of which the answer's recent memories
+// are the first `memories` (a snapshot read for a larger limit holds more).
+struct cached_prefetch {
+  std::shared_ptr<const prefetch_result> snapshot;
+  std::size_t memories = 0;
+  std::span<const memory> recent_memories() const noexcept { return {snapshot->recent_memories.data(), memories}; }
 };
 
 struct memory_filter {
