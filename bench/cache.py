@@ -7,15 +7,24 @@ triggers enabled and disabled, taking turns).
 
   python3 bench/cache.py [--build build-bench] [--users N] [--rounds R] [--seconds S]
 
-Per configuration: requests/s, p50/p99, cache hit rate, statements per request. While wrk
-loads instance A, checker threads write their own users and read them back, checking
-every read against the writes they made: through A without a token (A's own write), and
-through A with the token of a write made through a second instance B; with the cache on
-they also time how long B's write takes to reach A's cache without a token (the
-notification's latency, read by polling). Every read older than the checker's latest
-acknowledged write is counted stale (must be 0). Writes bench/results/cache-<date>.json.
+Steady state, as in a service that has run for a while: each server first reads every
+user's prefetch once (walk_users.lua; with the cache on this fills it, in both modes it
+warms PostgreSQL's buffers), then 3 s of the mix, then the measured S seconds.
+
+Per configuration: requests/s, p50/p99, cache hit rate, statements per request, and the
+service's CPU time per request (user + system, from /proc: the figure that decides the
+requests/s when service, PostgreSQL and wrk share the cores). For scale, the floor: the
+service's CPU time per /healthz request, an answer with no work behind it.
+
+While wrk loads instance A, checker threads write their own users and read them back,
+checking every read against the writes they made: through A without a token (A's own
+write), and through A with the token of a write made through a second instance B; with
+the cache on they also time how long B's write takes to reach A's cache without a token
+(the notification's latency, read by polling). Every read older than the checker's
+latest acknowledged write is counted stale (must be 0). Writes
+bench/results/cache-<date>.json.
 """
-import argparse, json, os, statistics, sys, threading, time
+import argparse, json, os, signal, statistics, subprocess, sys, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
@@ -26,6 +35,7 @@ from service import Server, request  # noqa: E402
 
 MIX = os.path.join(ROOT, "bench", "http", "zipf_mix.lua")
 SAVE = os.path.join(ROOT, "bench", "http", "save.lua")
+WALK = os.path.join(ROOT, "bench", "http", "walk_users.lua")
 
 
 def wrk(base, script, seconds, env):
@@ -97,16 +107,47 @@ def percentile(xs, p):
     return xs[min(len(xs) - 1, int(len(xs) * p / 100))] if xs else None
 
 
+def cpu_seconds(server):
+    """User + system CPU time the server's process has used so far."""
+    with open(f"/proc/{server.proc.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def walk_every_user(server, users):
+    """Every user's prefetch read once, at 64 connections."""
+    before = server.stats()["total_operations"]
+    walk = subprocess.Popen(["wrk", "-t2", "-c64", "-d600s", "-s", WALK, server.base], stdout=subprocess.DEVNULL,
+                            env={**os.environ, "USERS": str(users), "THREADS": "2"})
+    try:
+        deadline = time.time() + 600
+        while server.stats()["total_operations"] - before < users and time.time() < deadline:
+            time.sleep(0.2)
+    finally:
+        walk.send_signal(signal.SIGINT)
+        walk.wait()
+
+
+def measured(server, script, seconds, env):
+    """wrk's report of `seconds` of `script`, with the server's CPU time per request."""
+    cpu0 = cpu_seconds(server)
+    r = parse_wrk(wrk(server.base, script, seconds, env) if script else
+                  sh("wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", server.base + "/healthz"))
+    r["service_cpu_us_per_request"] = (cpu_seconds(server) - cpu0) * 1e6 / max(1, r["requests"])
+    return r
+
+
 def mixed_load(binary, primary, cache, s, users, seconds):
     extra = ("--cache-entries", str(users)) if cache else ()
     a = Server(binary, primary, *extra, threads=None)
     b = Server(binary, primary, *extra, threads=1)
     try:
         env = {"USERS": str(users), "ZIPF_S": str(s), "WRITE_PERCENT": "5"}
-        wrk(a.base, MIX, 1, env)  # warm-up: connections, statements, the cache
+        walk_every_user(a, users)
+        wrk(a.base, MIX, 3, env)
         s0 = get_json(a.base + "/stats")
         with Checker(a, b, latency=cache) as checker:
-            r = parse_wrk(wrk(a.base, MIX, seconds, env))
+            r = measured(a, MIX, seconds, env)
         s1 = get_json(a.base + "/stats")
         served = max(1, r["requests"])
         hits = s1["cache"]["hits"] - s0["cache"]["hits"]
@@ -122,6 +163,16 @@ def mixed_load(binary, primary, cache, s, users, seconds):
     finally:
         a.stop()
         b.stop()
+
+
+def floor(binary, primary, seconds):
+    """/healthz: what an answer costs the service with no work behind it."""
+    srv = Server(binary, primary, threads=None)
+    try:
+        sh("wrk", "-t2", "-c64", "-d1s", srv.base + "/healthz")
+        return measured(srv, None, seconds, {})
+    finally:
+        srv.stop()
 
 
 def save_rate(binary, primary, triggers, seconds):
@@ -141,7 +192,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build-bench"))
     ap.add_argument("--users", type=int, default=100000)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=10)
     a = ap.parse_args()
     with Scenario("cache", a.build, a.users, connections=64, rounds=a.rounds, seconds=a.seconds,
                   write_percent=5) as sc:
@@ -159,6 +210,8 @@ def main():
                 r.update({"zipf_s": s, "cache": cache})
                 results["mixed"].append(r)
                 print(json.dumps(r), flush=True)
+        results["healthz"] = medians([floor(binary, primary, a.seconds) for _ in range(a.rounds)])
+        print(json.dumps(results["healthz"]), flush=True)
         saves = {True: [], False: []}
         for _ in range(a.rounds):
             for triggers in (True, False):
@@ -170,18 +223,27 @@ def main():
 
 
 def report(r):
-    lines = ["| Zipf s | cache | requests/s | p50 ms | p99 ms | hit rate | statements/request | checked reads | stale | "
-             "notification ms p50 / p99 |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| Zipf s | cache | requests/s | p50 ms | p99 ms | hit rate | statements/request | service CPU µs/request | "
+             "checked reads | stale | notification ms p50 / p99 |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in r["mixed"]:
         note = (f'{c["notification_ms_p50"]:.1f} / {c["notification_ms_p99"]:.1f}'
                 if c.get("notification_ms_p50") is not None else "")
         lines.append(f'| {c["zipf_s"]} | {"on" if c["cache"] else "off"} | {c["requests_per_s"]:,.0f} | '
                      f'{c["p50_ms"]:.2f} | {c["p99_ms"]:.2f} | {c["hit_rate"]:.1%} | {c["statements_per_request"]:.3f} | '
+                     f'{c.get("service_cpu_us_per_request", float("nan")):.1f} | '
                      f'{c["checked_reads"]:,} | {c["stale"]} | {note} |')
     for s in sorted({c["zipf_s"] for c in r["mixed"]}):
         on = next(c for c in r["mixed"] if c["zipf_s"] == s and c["cache"])
         off = next(c for c in r["mixed"] if c["zipf_s"] == s and not c["cache"])
-        lines.append(f"\ns = {s}: cache on serves {on['requests_per_s'] / off['requests_per_s']:.2f}x the requests/s of cache off.")
+        cpu = ""
+        if "service_cpu_us_per_request" in on:
+            cpu = (f" A request cost the service {on['service_cpu_us_per_request']:.1f} µs of CPU against "
+                   f"{off['service_cpu_us_per_request']:.1f} µs ({off['service_cpu_us_per_request'] / on['service_cpu_us_per_request']:.2f}x less).")
+        lines.append(f"\ns = {s}: cache on serves {on['requests_per_s'] / off['requests_per_s']:.2f}x the requests/s of cache off.{cpu}")
+    h = r.get("healthz")
+    if h:
+        lines.append(f'\nFloor: `/healthz` (no work behind the answer) at 64 connections: {h["requests_per_s"]:,.0f} '
+                     f'requests/s, {h["service_cpu_us_per_request"]:.1f} µs of service CPU per request.')
     sv = r.get("saves_per_s")
     if sv:
         lines.append(f'\nSaves (`POST /v1/memories`, 1–10 items, 64 connections, medians): {sv["triggers"]:,.0f} requests/s '

@@ -6,7 +6,9 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
+#include <atomic>
 #include <random>
+#include <thread>
 
 using namespace dataloader;
 namespace store = dataloader::store;
@@ -445,6 +447,21 @@ namespace {
 // the instances in turn (so versions commit in order). A reader must see at least the version
 // its own instance acknowledged last before the read began, and, when it passes the
 // position of the newest write acknowledged anywhere, at least that write's version.
+// A prefetch read as the service reads it: from the cache at once when it holds the
+// user (try_cached_prefetch), else through the store.
+asio::awaitable<std::tuple<error_code, store::prefetch_result>> prefetch_as_served(store::memory_store& s,
+                                                                                    std::string user, int limit,
+                                                                                    store::consistency& c,
+                                                                                    diagnostics& d) {
+  if (auto hit = s.try_cached_prefetch(user, limit, c)) {
+    std::tuple<error_code, store::prefetch_result> answer;
+    std::get<1>(answer) = *hit->snapshot;
+    std::get<1>(answer).recent_memories.resize(hit->memories);
+    co_return answer;
+  }
+  co_return co_await s.async_prefetch(std::move(user), limit, c, d, asio::as_tuple(asio::use_awaitable));
+}
+
 asio::awaitable<void> reads_never_go_back(std::vector<store::memory_store*> stores) {
   constexpr int users = 6, writers = users, readers = 24, rounds = 40;
   const std::size_t n = stores.size();
@@ -486,7 +503,10 @@ asio::awaitable<void> reads_never_go_back(std::vector<store::memory_store*> stor
         if (with_token) c.min_position = t.position;
         diagnostics d;
         std::string user = "ryw" + std::to_string(u);
-        auto [ec, got] = co_await stores[at]->async_prefetch(user, 5, c, d, asio::as_tuple(asio::use_awaitable));
+        std::tuple<error_code, store::prefetch_result> answer;
+        if (i % 4 < 2) answer = co_await prefetch_as_served(*stores[at], user, 5, c, d);
+        else answer = co_await stores[at]->async_prefetch(user, 5, c, d, asio::as_tuple(asio::use_awaitable));
+        auto& [ec, got] = answer;
         ++reads;
         const int seen = !ec && got.profile ? std::stoi(*got.profile) : 0;
         if (seen < floor) ++violations;
@@ -555,4 +575,99 @@ TEST_CASE("with the cache: reads never go back, on one instance or two, with tok
       pool_b.close();
     }, cached());
   }
+}
+
+TEST_CASE("try_cached_prefetch answers at once what the cache holds, and nothing else") {
+  SUBCASE("cache off: never") {
+    test::with_store([](pg::connection_pool&, store::memory_store& s) -> asio::awaitable<void> {
+      diagnostics d;
+      co_await s.async_prefetch("tc", 5, d, asio::as_tuple(asio::use_awaitable));
+      store::consistency c;
+      CHECK_FALSE(s.try_cached_prefetch("tc", 5, c));
+    });
+  }
+  SUBCASE("cache on") {
+    test::with_store([](pg::connection_pool&, store::memory_store& s) -> asio::awaitable<void> {
+      co_await until_cache_serves(s);
+      diagnostics d;
+      std::vector<store::memory_input> items;
+      for (int i = 0; i < 8; ++i) items.push_back({"tc", "FACT", "k" + std::to_string(i), "v" + std::to_string(i)});
+      co_await s.async_save_memories(items, d, asio::as_tuple(asio::use_awaitable));
+      co_await s.async_put_profile("tc", "one", d, asio::as_tuple(asio::use_awaitable));
+      store::consistency c;
+      const auto misses = s.stats().cache.misses;
+      CHECK_FALSE(s.try_cached_prefetch("tc", 5, c));  // not read yet
+      CHECK(s.stats().cache.misses == misses);         // async_prefetch counts the miss, once
+
+      store::consistency filled;
+      auto [ec, read] = co_await s.async_prefetch("tc", 5, filled, d, asio::as_tuple(asio::use_awaitable));
+      REQUIRE_FALSE(ec);
+      const auto before = s.stats();
+      store::consistency at;
+      auto hit = s.try_cached_prefetch("tc", 5, at);
+      REQUIRE(hit);
+      CHECK(hit->memories == 5);
+      CHECK(std::vector<store::memory>(hit->recent_memories().begin(), hit->recent_memories().end()) ==
+            read.recent_memories);
+      CHECK(hit->snapshot->profile == "one");
+      CHECK(hit->snapshot->memory_count == 8);
+      CHECK(at.position == filled.position);
+      const auto after = s.stats();
+      CHECK(after.cache.hits == before.cache.hits + 1);
+      CHECK(after.total_operations == before.total_operations + 1);
+      CHECK(after.naive_queries == before.naive_queries + 4);
+      CHECK(after.queries == before.queries);
+
+      store::consistency beyond;
+      beyond.min_position = pg::lsn{filled.position.value + 1};
+      CHECK_FALSE(s.try_cached_prefetch("tc", 5, beyond));  // a token the entry may not reflect
+      CHECK_FALSE(s.try_cached_prefetch("tc", 0, c));       // what async_prefetch refuses
+      CHECK_FALSE(s.try_cached_prefetch("tc", 101, c));
+      CHECK_FALSE(s.try_cached_prefetch("other", 5, c));
+
+      const auto notified = s.stats().cache.notifications;
+      co_await s.async_put_profile("tc", "two", d, asio::as_tuple(asio::use_awaitable));
+      CHECK_FALSE(s.try_cached_prefetch("tc", 5, c));  // dropped before the write was acknowledged
+      // The write's own notification drops the user again when it arrives: fill after it.
+      for (int i = 0; i < 500 && s.stats().cache.notifications == notified; ++i)
+        co_await test::sleep_for(std::chrono::milliseconds(10));
+      co_await s.async_prefetch("tc", 5, d, asio::as_tuple(asio::use_awaitable));
+      auto again = s.try_cached_prefetch("tc", 5, c);
+      REQUIRE(again);
+      CHECK(again->snapshot->profile == "two");
+      CHECK(hit->snapshot->profile == "one");  // a snapshot handed out never changes
+    }, cached());
+  }
+}
+
+TEST_CASE("try_cached_prefetch from other threads never answers older than an acknowledged write") {
+  test::with_store([](pg::connection_pool&, store::memory_store& s) -> asio::awaitable<void> {
+    co_await until_cache_serves(s);
+    std::atomic<int> acknowledged{0};
+    std::atomic<bool> done{false};
+    std::atomic<int> hits{0}, stale{0};
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 2; ++t)
+      readers.emplace_back([&] {
+        while (!done.load()) {
+          const int floor = acknowledged.load();
+          store::consistency c;
+          if (auto hit = s.try_cached_prefetch("xt", 5, c)) {
+            ++hits;
+            if (!hit->snapshot->profile || std::stoi(*hit->snapshot->profile) < floor) ++stale;
+          }
+        }
+      });
+    diagnostics d;
+    for (int version = 1; version <= 150; ++version) {
+      auto [ec, ok] = co_await s.async_put_profile("xt", std::to_string(version), d, asio::as_tuple(asio::use_awaitable));
+      REQUIRE_FALSE(ec);
+      acknowledged = version;
+      for (int i = 0; i < 2; ++i) co_await s.async_prefetch("xt", 5, d, asio::as_tuple(asio::use_awaitable));
+    }
+    done = true;
+    for (auto& r : readers) r.join();
+    CHECK(stale.load() == 0);
+    CHECK(hits.load() > 0);
+  }, cached());
 }
