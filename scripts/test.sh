@@ -14,7 +14,12 @@ build_dir=build
 # -O1: the suite asserts behaviour, not speed (benchmarks build their own Release tree),
 # and -O1 compiles faster; the whole tree built warning-free and passed at -O1 in 5 min.
 optimized=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG")
-cmake_args=("${optimized[@]}" -DDATALOADER_WERROR=ON)
+# Unity builds: each batch of a target's sources is compiled as one file, so Asio's,
+# Beast's and the project's headers are parsed once per batch, not once per source (a
+# clean build took 3 min 36 s instead of 5 min 20 s on 2 cores). Incremental builds of
+# one's own tree are quicker without: configure without this flag there.
+unity=-DCMAKE_UNITY_BUILD=ON
+cmake_args=("${optimized[@]}" -DDATALOADER_WERROR=ON "$unity")
 ctest_args=()
 build_targets=()
 case "${1:-}" in
@@ -26,14 +31,14 @@ case "${1:-}" in
     # a static page; the routes under it run here in http_e2e) and the TLS test (libpq's
     # TLS; the same connection code runs here without it).
     cmake_args=(-DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DDATALOADER_WERROR=ON -DDATALOADER_SANITIZE=ON
-                -DDATALOADER_BENCH=OFF)
+                -DDATALOADER_BENCH=OFF "$unity")
     ctest_args=(-E "^(package_consumer|slowloris_quick|http_dashboard|http_tls)$")
     ;;
   --tsan)
     build_dir=build-tsan
     # -O1: what ThreadSanitizer's authors suggest, and faster to compile than -O2.
     cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
-                -DDATALOADER_WERROR=ON -DDATALOADER_TSAN=ON -DDATALOADER_BENCH=OFF)
+                -DDATALOADER_WERROR=ON -DDATALOADER_TSAN=ON -DDATALOADER_BENCH=OFF "$unity")
     # Single-threaded logic (the loader's model and unit tests, parsers) gains nothing
     # from TSan; the package test only installs and links.
     # (The embedding example's threads are the server's, which http_e2e covers.)

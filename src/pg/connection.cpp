@@ -2,13 +2,13 @@
 
 #include "libpq_text.hpp"
 #include "pool_impl.hpp"
+#include "readable_now.hpp"
 
 #include "dataloader/pg/sqlstate.hpp"
 
 #include <boost/asio/post.hpp>
 
 #include <libpq-fe.h>
-#include <poll.h>
 
 #include <algorithm>
 #include <array>
@@ -17,18 +17,6 @@
 namespace dataloader::pg::detail {
 
 namespace {
-
-std::string libpq_message(PGconn* c, const char* fallback) {
-  std::string m = libpq_text(c ? PQerrorMessage(c) : nullptr);
-  return m.empty() ? fallback : m;
-}
-
-// Whether `fd` has input waiting now. Asio's epoll reactor is edge-triggered: a wait armed
-// after libpq left bytes in the socket would not wake, so look before waiting.
-bool readable_now(int fd) {
-  pollfd p{fd, POLLIN, 0};
-  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLERR | POLLHUP));
-}
 
 // The session's command-line options: plan caching and no bitmap scans (pool_params.hpp)
 // first (the caller's own options may override them), then the caller's options from the

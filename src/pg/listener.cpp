@@ -4,6 +4,7 @@
 #include "dataloader/pg/listener.hpp"
 
 #include "libpq_text.hpp"
+#include "readable_now.hpp"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -11,7 +12,6 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <libpq-fe.h>
-#include <poll.h>
 
 #include <atomic>
 #include <optional>
@@ -19,20 +19,6 @@
 namespace dataloader::pg {
 
 namespace detail {
-
-namespace {
-
-bool readable_now(int fd) {
-  pollfd p{fd, POLLIN, 0};
-  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLERR | POLLHUP));
-}
-
-std::string message_of(PGconn* c, const char* fallback) {
-  std::string m = libpq_text(c ? PQerrorMessage(c) : nullptr);
-  return m.empty() ? fallback : m;
-}
-
-}  // namespace
 
 class listener_impl : public std::enable_shared_from_this<listener_impl> {
  public:
@@ -95,7 +81,7 @@ class listener_impl : public std::enable_shared_from_this<listener_impl> {
     const char* values[] = {params_.conninfo.c_str(), "asio-dataloader-listener", "UTF8", nullptr};
     conn_ = PQconnectStartParams(keys, values, 1);
     if (conn_ == nullptr || PQstatus(conn_) == CONNECTION_BAD)
-      return fail(message_of(conn_, "could not start a connection"));
+      return fail(libpq_message(conn_, "could not start a connection"));
     timer_.expires_after(params_.connect_timeout);
     timer_.async_wait(guarded([this](boost::system::error_code ec) {
       if (!ec) fail("timed out connecting");
@@ -134,18 +120,18 @@ class listener_impl : public std::enable_shared_from_this<listener_impl> {
       case PGRES_POLLING_READING: return wait(false, &listener_impl::poll_connect);
       case PGRES_POLLING_WRITING: return wait(true, &listener_impl::poll_connect);
       case PGRES_POLLING_OK: return subscribe();
-      default: return fail(message_of(conn_, "connection failed"));
+      default: return fail(libpq_message(conn_, "connection failed"));
     }
   }
 
   void subscribe() {
     timer_.cancel();
     PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
-    if (PQsetnonblocking(conn_, 1) != 0) return fail(message_of(conn_, "could not make the connection non-blocking"));
+    if (PQsetnonblocking(conn_, 1) != 0) return fail(libpq_message(conn_, "could not make the connection non-blocking"));
     std::string sql;
     for (const auto& channel : params_.channels) {
       char* quoted = PQescapeIdentifier(conn_, channel.c_str(), channel.size());
-      if (quoted == nullptr) return fail(message_of(conn_, "could not quote a channel name"));
+      if (quoted == nullptr) return fail(libpq_message(conn_, "could not quote a channel name"));
       sql += "LISTEN ";
       sql += quoted;
       sql += ';';
@@ -156,14 +142,14 @@ class listener_impl : public std::enable_shared_from_this<listener_impl> {
   }
 
   void send(const char* sql) {
-    if (PQsendQuery(conn_, sql) != 1) return fail(message_of(conn_, "could not send"));
+    if (PQsendQuery(conn_, sql) != 1) return fail(libpq_message(conn_, "could not send"));
     ++outstanding_;
     flush();
   }
 
   void flush() {
     const int r = PQflush(conn_);
-    if (r < 0) return fail(message_of(conn_, "could not send"));
+    if (r < 0) return fail(libpq_message(conn_, "could not send"));
     if (r == 1) return wait(true, &listener_impl::flush);
     if (!reading_) {
       reading_ = true;
@@ -173,7 +159,7 @@ class listener_impl : public std::enable_shared_from_this<listener_impl> {
 
   void on_readable() {
     reading_ = false;
-    if (PQconsumeInput(conn_) != 1) return fail(message_of(conn_, "the connection was closed"));
+    if (PQconsumeInput(conn_) != 1) return fail(libpq_message(conn_, "the connection was closed"));
     // Results first: the LISTEN's answer says the subscription is in effect.
     while (outstanding_ > 0 && PQisBusy(conn_) == 0) {
       PGresult* r = PQgetResult(conn_);
@@ -194,7 +180,7 @@ class listener_impl : public std::enable_shared_from_this<listener_impl> {
       if (events_.notified) events_.notified(note);
       if (stopped_.load() || conn_ == nullptr) return;
     }
-    if (PQstatus(conn_) == CONNECTION_BAD) return fail(message_of(conn_, "the connection was closed"));
+    if (PQstatus(conn_) == CONNECTION_BAD) return fail(libpq_message(conn_, "the connection was closed"));
     reading_ = true;
     wait(false, &listener_impl::on_readable);
   }

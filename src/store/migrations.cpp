@@ -121,7 +121,7 @@ const pg::statement table_st{"migrate_table",
 const pg::statement applied_st{"migrate_applied", "SELECT version FROM schema_migrations"};
 const pg::statement record_st{"migrate_record", "INSERT INTO schema_migrations (version, name) VALUES ($1::int4, $2::text)"};
 
-failure failure_of(error_code ec, const diagnostics& d, const std::string& what) {
+failure migration_failure(error_code ec, const diagnostics& d, const std::string& what) {
   return {ec, what + ": " + describe(ec, d)};
 }
 
@@ -130,17 +130,17 @@ failure failure_of(error_code ec, const diagnostics& d, const std::string& what)
 asio::awaitable<result<int>> detail::migrate(pg::connection_pool& pool, int up_to_version) {
   diagnostics diag;
   auto [ec, conn] = co_await pool.async_acquire(std::chrono::seconds(30), diag, asio::as_tuple(asio::use_awaitable));
-  if (ec) co_return failure_of(ec, diag, "migrate: no connection");
+  if (ec) co_return migration_failure(ec, diag, "migrate: no connection");
   auto run = [&](const pg::statement& st, pg::params p) -> asio::awaitable<std::tuple<error_code, pg::result>> {
     co_return co_await conn.async_query(st, std::move(p), {}, diag, asio::as_tuple(asio::use_awaitable));
   };
-  if (auto [e, r] = co_await run(lock_st, pg::params(advisory_key)); e) co_return failure_of(e, diag, "migrate: advisory lock");
+  if (auto [e, r] = co_await run(lock_st, pg::params(advisory_key)); e) co_return migration_failure(e, diag, "migrate: advisory lock");
   int applied = 0;
   std::optional<failure> problem;
   if (auto [e, r] = co_await run(table_st, {}); e) {
-    problem = failure_of(e, diag, "migrate: schema_migrations");
+    problem = migration_failure(e, diag, "migrate: schema_migrations");
   } else if (auto [e2, done] = co_await run(applied_st, {}); e2) {
-    problem = failure_of(e2, diag, "migrate: reading schema_migrations");
+    problem = migration_failure(e2, diag, "migrate: reading schema_migrations");
   } else {
     std::set<int> have;
     for (std::size_t i = 0; i < done.rows(); ++i) have.insert(done.get<int>(i, 0).value_or(0));
@@ -156,7 +156,7 @@ asio::awaitable<result<int>> detail::migrate(pg::connection_pool& pool, int up_t
       group.push_back({&record_st, pg::params(m.version, m.name)});
       auto [e3, rs] = co_await conn.async_pipeline(std::move(group), {}, diag, asio::as_tuple(asio::use_awaitable));
       if (e3) {
-        problem = failure_of(e3, diag, "migration " + std::to_string(m.version) + " (" + m.name + ")");
+        problem = migration_failure(e3, diag, "migration " + std::to_string(m.version) + " (" + m.name + ")");
         break;
       }
       ++applied;

@@ -530,6 +530,12 @@ asio::awaitable<void> reads_never_go_back(std::vector<store::memory_store*> stor
       }
 }
 
+asio::awaitable<void> until_notified(store::memory_store& s, std::uint64_t notifications) {
+  for (int i = 0; i < 500 && s.stats().cache.notifications < notifications; ++i)
+    co_await test::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(s.stats().cache.notifications >= notifications);
+}
+
 asio::awaitable<void> until_cache_serves(store::memory_store& s) {
   for (int i = 0; i < 500 && !s.stats().cache.serving; ++i) co_await test::sleep_for(std::chrono::milliseconds(10));
   REQUIRE(s.stats().cache.serving);
@@ -589,6 +595,7 @@ TEST_CASE("try_cached_prefetch answers at once what the cache holds, and nothing
   SUBCASE("cache on") {
     test::with_store([](pg::connection_pool&, store::memory_store& s) -> asio::awaitable<void> {
       co_await until_cache_serves(s);
+      const auto notified_before = s.stats().cache.notifications;
       diagnostics d;
       std::vector<store::memory_input> items;
       for (int i = 0; i < 8; ++i) items.push_back({"tc", "FACT", "k" + std::to_string(i), "v" + std::to_string(i)});
@@ -598,6 +605,8 @@ TEST_CASE("try_cached_prefetch answers at once what the cache holds, and nothing
       const auto misses = s.stats().cache.misses;
       CHECK_FALSE(s.try_cached_prefetch("tc", 5, c));  // not read yet
       CHECK(s.stats().cache.misses == misses);         // async_prefetch counts the miss, once
+      // The two writes' own notifications drop the user when they arrive: fill after them.
+      co_await until_notified(s, notified_before + 2);
 
       store::consistency filled;
       auto [ec, read] = co_await s.async_prefetch("tc", 5, filled, d, asio::as_tuple(asio::use_awaitable));
@@ -628,9 +637,7 @@ TEST_CASE("try_cached_prefetch answers at once what the cache holds, and nothing
       const auto notified = s.stats().cache.notifications;
       co_await s.async_put_profile("tc", "two", d, asio::as_tuple(asio::use_awaitable));
       CHECK_FALSE(s.try_cached_prefetch("tc", 5, c));  // dropped before the write was acknowledged
-      // The write's own notification drops the user again when it arrives: fill after it.
-      for (int i = 0; i < 500 && s.stats().cache.notifications == notified; ++i)
-        co_await test::sleep_for(std::chrono::milliseconds(10));
+      co_await until_notified(s, notified + 1);
       co_await s.async_prefetch("tc", 5, d, asio::as_tuple(asio::use_awaitable));
       auto again = s.try_cached_prefetch("tc", 5, c);
       REQUIRE(again);
