@@ -167,14 +167,14 @@ int serve(const cli::options& o) {
   // One event loop per thread: `io` (the pools, the store, the acceptor, and connections)
   // and threads - 1 loops of connections only. A request whose answer is cached runs on
   // its connection's thread alone; cross-thread wake-ups cost more than the work on a
-  // shared loop (bench/cache.py).
-  asio::io_context io(1);
+  // shared loop (bench/cache.py). The connection loops are declared first so that they
+  // are destroyed last: what `io` still holds at exit (an accept, a request waiting for
+  // the store) may hold a connection's socket.
   std::vector<std::unique_ptr<asio::io_context>> connection_only_loops;
+  for (std::size_t i = 1; i < threads; ++i) connection_only_loops.push_back(std::make_unique<asio::io_context>(1));
+  asio::io_context io(1);
   std::vector<asio::io_context*> loops{&io};
-  for (std::size_t i = 1; i < threads; ++i) {
-    connection_only_loops.push_back(std::make_unique<asio::io_context>(1));
-    loops.push_back(connection_only_loops.back().get());
-  }
+  for (auto& loop : connection_only_loops) loops.push_back(loop.get());
   pg::connection_pool pool(io.get_executor(), pool_params_of(o));
   pool.start();
   // One pool per replica, as large as the primary's: reads move there.

@@ -33,53 +33,18 @@ std::string_view http_date() {
   return text;
 }
 
-struct server::state : std::enable_shared_from_this<server::state> {
-  state(asio::io_context& io, service& svc, server_config cfg, std::vector<asio::io_context*> loops)
-      : io(io), svc(svc), config(cfg), loops(std::move(loops)), acceptor(asio::make_strand(io)) {}
+namespace detail {
 
-  asio::io_context& io;
+// What every connection shares. Connections keep it alive, and it holds nothing that
+// belongs to an event loop: a connection may outlive the acceptor's loop at shutdown
+// (the loops are destroyed one after the other), and must not take the acceptor with it.
+struct connections : std::enable_shared_from_this<connections> {
+  connections(service& svc, server_config cfg) : svc(svc), config(cfg) {}
+
   service& svc;
   server_config config;
-  std::vector<asio::io_context*> loops;
-  std::size_t next_loop = 0;  // used on the acceptor's strand only
-  tcp::acceptor acceptor;
   std::atomic<std::size_t> in_flight{0};
   std::atomic<bool> draining{false};
-
-  asio::awaitable<void> accept_loop() {
-    auto self = shared_from_this();
-    asio::steady_timer pause(acceptor.get_executor());
-    for (;;) {
-      auto [ec, socket] = co_await acceptor.async_accept(connection_executor(), asio::as_tuple(asio::use_awaitable));
-      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-      if (ec == boost::system::errc::too_many_files_open || ec == boost::system::errc::too_many_files_open_in_system ||
-          ec == boost::system::errc::no_buffer_space) {
-        // Out of descriptors: the connection stays in the backlog, so accepting again at
-        // once would spin. Wait for a connection of ours to close.
-        svc.counters().reject_connection();
-        pause.expires_after(std::chrono::milliseconds(50));
-        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
-        continue;
-      }
-      if (ec) continue;  // e.g. the client went away: keep serving the others
-      if (svc.counters().connections() >= config.max_connections) {
-        svc.counters().reject_connection();
-        boost::system::error_code ignored;
-        socket.close(ignored);
-        continue;
-      }
-      svc.counters().open_connection();
-      auto ex = socket.get_executor();
-      asio::co_spawn(ex, session(std::move(socket)), [self](std::exception_ptr) { self->svc.counters().close_connection(); });
-    }
-  }
-
-  // A loop run by one thread needs no strand: the connection's coroutine is all that
-  // touches its socket, and the loop runs one handler at a time.
-  asio::any_io_executor connection_executor() {
-    if (loops.empty()) return asio::make_strand(io);
-    return loops[next_loop++ % loops.size()]->get_executor();
-  }
 
   response body_too_large(unsigned version) {
     svc.counters().record(413, {});
@@ -178,6 +143,55 @@ struct server::state : std::enable_shared_from_this<server::state> {
   }
 };
 
+}  // namespace detail
+
+struct server::state : std::enable_shared_from_this<server::state> {
+  state(asio::io_context& io, service& svc, server_config cfg, std::vector<asio::io_context*> loops)
+      : io(io), conns(std::make_shared<detail::connections>(svc, cfg)), loops(std::move(loops)), acceptor(asio::make_strand(io)) {}
+
+  asio::io_context& io;
+  std::shared_ptr<detail::connections> conns;
+  std::vector<asio::io_context*> loops;
+  std::size_t next_loop = 0;  // used on the acceptor's strand only
+  tcp::acceptor acceptor;
+
+  // A loop run by one thread needs no strand: the connection's coroutine is all that
+  // touches its socket, and the loop runs one handler at a time.
+  asio::any_io_executor connection_executor() {
+    if (loops.empty()) return asio::make_strand(io);
+    return loops[next_loop++ % loops.size()]->get_executor();
+  }
+
+  asio::awaitable<void> accept_loop() {
+    auto self = shared_from_this();
+    asio::steady_timer pause(acceptor.get_executor());
+    for (;;) {
+      auto [ec, socket] = co_await acceptor.async_accept(connection_executor(), asio::as_tuple(asio::use_awaitable));
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      if (ec == boost::system::errc::too_many_files_open || ec == boost::system::errc::too_many_files_open_in_system ||
+          ec == boost::system::errc::no_buffer_space) {
+        // Out of descriptors: the connection stays in the backlog, so accepting again at
+        // once would spin. Wait for a connection of ours to close.
+        conns->svc.counters().reject_connection();
+        pause.expires_after(std::chrono::milliseconds(50));
+        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        continue;
+      }
+      if (ec) continue;  // e.g. the client went away: keep serving the others
+      if (conns->svc.counters().connections() >= conns->config.max_connections) {
+        conns->svc.counters().reject_connection();
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        continue;
+      }
+      conns->svc.counters().open_connection();
+      auto ex = socket.get_executor();
+      asio::co_spawn(ex, conns->session(std::move(socket)),
+                     [conns = conns](std::exception_ptr) { conns->svc.counters().close_connection(); });
+    }
+  }
+};
+
 server::server(asio::io_context& io, service& svc, server_config config, std::vector<asio::io_context*> connection_loops)
     : state_(std::make_shared<state>(io, svc, config, std::move(connection_loops))) {}
 
@@ -187,14 +201,14 @@ error_code server::start(std::string& message) {
   auto& a = state_->acceptor;
   error_code ec;
   auto fail = [&](const char* what) {
-    message = std::string(what) + " " + state_->config.listen.address().to_string() + ":" +
-              std::to_string(state_->config.listen.port()) + ": " + ec.message();
+    message = std::string(what) + " " + state_->conns->config.listen.address().to_string() + ":" +
+              std::to_string(state_->conns->config.listen.port()) + ": " + ec.message();
     return ec;
   };
-  a.open(state_->config.listen.protocol(), ec);
+  a.open(state_->conns->config.listen.protocol(), ec);
   if (ec) return fail("cannot open a socket for");
   a.set_option(tcp::acceptor::reuse_address(true), ec);
-  a.bind(state_->config.listen, ec);
+  a.bind(state_->conns->config.listen, ec);
   if (ec) return fail("cannot listen on");
   a.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return fail("cannot listen on");
@@ -210,15 +224,15 @@ tcp::endpoint server::local_endpoint() const {
 void server::shutdown(std::function<void()> drained) {
   auto s = state_;
   asio::dispatch(s->acceptor.get_executor(), [s, drained = std::move(drained)]() mutable {
-    s->draining = true;
+    s->conns->draining = true;
     error_code ignored;
     s->acceptor.close(ignored);
     // Poll until the requests in flight are answered, or the drain time is up.
     auto timer = std::make_shared<asio::steady_timer>(s->acceptor.get_executor());
-    const auto deadline = std::chrono::steady_clock::now() + s->config.drain_timeout;
+    const auto deadline = std::chrono::steady_clock::now() + s->conns->config.drain_timeout;
     auto check = std::make_shared<std::function<void()>>();
     *check = [s, timer, deadline, drained = std::move(drained), check]() mutable {
-      if (s->in_flight.load() == 0 || std::chrono::steady_clock::now() >= deadline) {
+      if (s->conns->in_flight.load() == 0 || std::chrono::steady_clock::now() >= deadline) {
         auto done = std::move(drained);
         *check = nullptr;  // break the self-reference
         done();

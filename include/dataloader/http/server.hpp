@@ -42,7 +42,9 @@ class server {
   // Accepts on `io`. Connections go to `connection_loops` in turn, each an event loop run
   // by one thread (`io` may be one of them): a request then runs on one thread from
   // socket to answer, unless it waits for the store. Without loops every connection is a
-  // strand on `io`, which any number of threads may run.
+  // strand on `io`, which any number of threads may run. At exit, destroy `io` before the
+  // connection loops: what `io` still holds (an accept in progress, a request waiting for
+  // the store) may hold a connection's socket.
   server(asio::io_context& io, service& svc, server_config config,
          std::vector<asio::io_context*> connection_loops = {});
   ~server();
