@@ -90,7 +90,11 @@ int migrate(const cli::options& o) {
 }
 
 int seed(const cli::options& o) {
-  return with_pool(o, [&o](pg::connection_pool& pool) -> asio::awaitable<int> {
+  // A bulk load's statements are slow by design (50,000 rows each): no slow-statement
+  // lines between its progress updates.
+  cli::options bulk = o;
+  bulk.slow_statement = std::chrono::milliseconds(0);
+  return with_pool(bulk, [&o](pg::connection_pool& pool) -> asio::awaitable<int> {
     diagnostics d;
     auto [ec, applied] = co_await store::async_migrate(pool, d, asio::as_tuple(asio::use_awaitable));
     if (ec) co_return fatal(describe(ec, d));
