@@ -100,12 +100,21 @@ asio::awaitable<result<prefetch_result>> load_snapshot(detail::store_impl& s, co
   co_return std::move(v);
 }
 
-// A copy of a cached snapshot, with its `limit` most recent memories.
-prefetch_result with_first_memories(const prefetch_result& cached, int limit) {
-  prefetch_result r{cached.user_id, cached.profile, {}, cached.onboarding, cached.memory_count};
-  const auto n = std::min(cached.recent_memories.size(), static_cast<std::size_t>(limit));
-  r.recent_memories.assign(cached.recent_memories.begin(), cached.recent_memories.begin() + n);
-  return r;
+// What one prefetch would send without batching: profile, onboarding, recent memories, count.
+constexpr std::uint64_t naive_prefetch_statements = 4;
+
+// A prefetch with `limit` answered from a cached snapshot (which may hold more memories).
+cached_prefetch answer_from(std::shared_ptr<const prefetch_result> snapshot, int limit) {
+  const auto n = std::min(snapshot->recent_memories.size(), static_cast<std::size_t>(limit));
+  return cached_prefetch{std::move(snapshot), n};
+}
+
+// That answer as async_prefetch completes with: a copy of its own.
+prefetch_result copy_of(const cached_prefetch& hit) {
+  const prefetch_result& cached = *hit.snapshot;
+  const auto recent = hit.recent_memories();
+  return prefetch_result{cached.user_id, cached.profile, {recent.begin(), recent.end()}, cached.onboarding,
+                         cached.memory_count};
 }
 
 // A read's answer, and its position once it succeeded.
@@ -124,7 +133,7 @@ asio::awaitable<result<prefetch_result>> snapshot_of(detail::store_impl& s, cons
   const pg::lsn asked = c != nullptr ? c->min_position : pg::lsn{};
   if (auto hit = s.cache.snapshot(user_id, limit, asked)) {
     if (c) c->position = hit->position;
-    co_return with_first_memories(*hit->value, limit);
+    co_return copy_of(answer_from(std::move(hit->value), limit));
   }
   auto ticket = s.cache.take_ticket(user_id);
   const std::span<const std::string> reader(&user_id, 1);
@@ -204,7 +213,7 @@ asio::awaitable<result<prefetch_result>> memory_store::prefetch(std::string user
   if (auto p = detail::check_name("user_id", user_id); !p.empty()) co_return invalid<prefetch_result>(p);
   if (auto p = detail::check_range("memory_limit", memory_limit, 1, max_memory_limit); !p.empty())
     co_return invalid<prefetch_result>(p);
-  s.naive_queries.add(4);
+  s.naive_queries.add(naive_prefetch_statements);
   if (s.options.coalesce) co_return co_await snapshot_of(s, c, std::move(user_id), memory_limit);
   const std::span<const std::string> reader(&user_id, 1);
   auto plan = co_await s.begin_read(c, reader);
@@ -216,16 +225,17 @@ asio::awaitable<result<prefetch_result>> memory_store::prefetch(std::string user
 std::optional<cached_prefetch> memory_store::try_cached_prefetch(const std::string& user_id, int memory_limit,
                                                                 consistency& position) {
   auto& s = *impl_;
-  if (!s.cache.enabled() || !s.options.coalesce || memory_limit < 1 || memory_limit > max_memory_limit)
+  // Without coalescing the store reads around the cache (the N+1 baseline).
+  if (!s.cache.enabled() || !s.options.coalesce ||
+      !detail::check_range("memory_limit", memory_limit, 1, max_memory_limit).empty())
     return std::nullopt;
   // A miss is counted by async_prefetch, which the caller asks next.
   auto hit = s.cache.snapshot(user_id, memory_limit, position.min_position, detail::user_cache::uncounted_miss);
   if (!hit) return std::nullopt;
   s.total_operations.add();
-  s.naive_queries.add(4);
+  s.naive_queries.add(naive_prefetch_statements);
   position.position = hit->position;
-  const auto n = std::min(hit->value->recent_memories.size(), static_cast<std::size_t>(memory_limit));
-  return cached_prefetch{std::move(hit->value), n};
+  return answer_from(std::move(hit->value), memory_limit);
 }
 
 asio::awaitable<result<std::vector<std::optional<std::string>>>> memory_store::get_profiles(std::vector<std::string> ids,

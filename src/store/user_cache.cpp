@@ -47,10 +47,10 @@ std::optional<user_cache::found<std::shared_ptr<const prefetch_result>>> user_ca
 
 std::optional<user_cache::found<std::optional<std::string>>> user_cache::profile(const std::string& user,
                                                                                  pg::lsn at_least) {
+  const auto now = clock::now();
   std::lock_guard lock(mutex_);
   if (!serving_) return std::nullopt;
   auto it = entries_.find(user);
-  const auto now = clock::now();
   if (it != entries_.end()) {
     // Either part has the profile; the snapshot was read with it, in one statement.
     const entry& e = it->second;
