@@ -29,7 +29,7 @@ import argparse, json, os, signal, statistics, subprocess, sys, threading, time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
-from run import get_json, parse_wrk, sh  # noqa: E402
+from run import cpu_seconds, get_json, parse_wrk, sh  # noqa: E402
 from scenario import Scenario, medians  # noqa: E402
 from service import Server, request  # noqa: E402
 
@@ -38,8 +38,10 @@ SAVE = os.path.join(ROOT, "bench", "http", "save.lua")
 WALK = os.path.join(ROOT, "bench", "http", "walk_users.lua")
 
 
-def wrk(base, script, seconds, env):
-    return sh("wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", "-s", script, base, env={**os.environ, **env})
+def wrk(url, script, seconds, env):
+    """wrk's report of `seconds` at 64 connections: of `script`, or of GET `url` without one."""
+    with_script = ("-s", script) if script else ()
+    return sh("wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", *with_script, url, env={**os.environ, **env})
 
 
 class Checker:
@@ -107,13 +109,6 @@ def percentile(xs, p):
     return xs[min(len(xs) - 1, int(len(xs) * p / 100))] if xs else None
 
 
-def cpu_seconds(server):
-    """User + system CPU time the server's process has used so far."""
-    with open(f"/proc/{server.proc.pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def walk_every_user(server, users):
     """Every user's prefetch read once, at 64 connections."""
     before = server.stats()["total_operations"]
@@ -128,12 +123,11 @@ def walk_every_user(server, users):
         walk.wait()
 
 
-def measured(server, script, seconds, env):
-    """wrk's report of `seconds` of `script`, with the server's CPU time per request."""
-    cpu0 = cpu_seconds(server)
-    r = parse_wrk(wrk(server.base, script, seconds, env) if script else
-                  sh("wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", server.base + "/healthz"))
-    r["service_cpu_us_per_request"] = (cpu_seconds(server) - cpu0) * 1e6 / max(1, r["requests"])
+def measured(server, url, script, seconds, env):
+    """wrk's report (see wrk()), with the server's CPU time (user + system) per request."""
+    cpu0 = cpu_seconds(server.proc.pid)
+    r = parse_wrk(wrk(url, script, seconds, env))
+    r["service_cpu_us_per_request"] = (cpu_seconds(server.proc.pid) - cpu0) * 1e6 / max(1, r["requests"])
     return r
 
 
@@ -147,7 +141,7 @@ def mixed_load(binary, primary, cache, s, users, seconds):
         wrk(a.base, MIX, 3, env)
         s0 = get_json(a.base + "/stats")
         with Checker(a, b, latency=cache) as checker:
-            r = measured(a, MIX, seconds, env)
+            r = measured(a, a.base, MIX, seconds, env)
         s1 = get_json(a.base + "/stats")
         served = max(1, r["requests"])
         hits = s1["cache"]["hits"] - s0["cache"]["hits"]
@@ -169,8 +163,8 @@ def floor(binary, primary, seconds):
     """/healthz: what an answer costs the service with no work behind it."""
     srv = Server(binary, primary, threads=None)
     try:
-        sh("wrk", "-t2", "-c64", "-d1s", srv.base + "/healthz")
-        return measured(srv, None, seconds, {})
+        wrk(srv.base + "/healthz", None, 1, {})
+        return measured(srv, srv.base + "/healthz", None, seconds, {})
     finally:
         srv.stop()
 
