@@ -50,19 +50,67 @@ std::string memories_body(const store::memory_page& page) {
   return body;
 }
 
-std::string prefetch_body(const store::prefetch_result& r, std::span<const store::memory> recent) {
-  std::string body;
-  body.reserve(512 + recent.size() * 256);
-  json_writer w(body);
+namespace {
+
+// The prefetch answer's three parts (keys in nlohmann's sorted order): the head up to
+// recent_memories' '[', the memories, and the tail from its ']'.
+void append_prefetch_head(std::string& out, const store::prefetch_result& r) {
+  json_writer w(out);
   w.begin_object();
   w.key("memory_count").integer(r.memory_count);
   w.key("onboarding").optional(r.onboarding);
   w.key("profile").optional(r.profile);
   w.key("recent_memories");
-  write_memories(w, recent);
-  w.key("user_id").string(r.user_id);
-  w.end_object();
+  out.push_back('[');
+}
+
+void append_memory(std::string& out, const store::memory& m) {
+  json_writer w(out);
+  write_memory(w, m);
+}
+
+void append_prefetch_tail(std::string& out, const store::prefetch_result& r) {
+  out.append("],\"user_id\":");
+  append_json_string(out, r.user_id);
+  out.push_back('}');
+}
+
+}  // namespace
+
+std::string prefetch_body(const store::prefetch_result& r, std::span<const store::memory> recent) {
+  std::string body;
+  body.reserve(512 + recent.size() * 256);
+  append_prefetch_head(body, r);
+  for (std::size_t i = 0; i < recent.size(); ++i) {
+    if (i > 0) body.push_back(',');
+    append_memory(body, recent[i]);
+  }
+  append_prefetch_tail(body, r);
   return body;
+}
+
+prefetch_text::prefetch_text(const store::prefetch_result& snapshot) {
+  append_prefetch_head(head_, snapshot);
+  ends_.reserve(snapshot.recent_memories.size());
+  for (const auto& m : snapshot.recent_memories) {
+    if (!ends_.empty()) memories_.push_back(',');
+    append_memory(memories_, m);
+    ends_.push_back(static_cast<std::uint32_t>(memories_.size()));
+  }
+  append_prefetch_tail(tail_, snapshot);
+}
+
+std::string prefetch_text::body(std::size_t memories) const {
+  const std::size_t n = memories == 0 ? 0 : ends_.at(memories - 1);
+  std::string body;
+  body.reserve(head_.size() + n + tail_.size());
+  body.append(head_).append(memories_, 0, n).append(tail_);
+  return body;
+}
+
+std::size_t prefetch_text::bytes() const noexcept {
+  return sizeof(*this) + head_.capacity() + memories_.capacity() + ends_.capacity() * sizeof(std::uint32_t) +
+         tail_.capacity();
 }
 
 std::string search_body(const store::search_results& results) {

@@ -132,9 +132,16 @@ asio::awaitable<response> prefetch(route_context& c) {
   if (auto p = int_param(c.where, "memory_limit", 1, store::max_memory_limit, limit)) co_return fail(c, *p);
   store::consistency position;
   if (auto p = read_position(c, position)) co_return fail(c, *p);
-  // A cache hit is answered here, on the connection's thread, without a hop to the store.
-  if (auto hit = c.svc.store().try_cached_prefetch(*c.user_id, limit, position))
-    co_return positioned(ok_text(c, prefetch_body(*hit->snapshot, hit->recent_memories())), position);
+  // A cache hit is answered here, on the connection's thread, without a hop to the store,
+  // from the snapshot's text: rendered by its first hit, then kept with it.
+  if (auto hit = c.svc.store().try_cached_prefetch(*c.user_id, limit, position)) {
+    auto text = std::dynamic_pointer_cast<const prefetch_text>(hit->rendering);
+    if (!text) {
+      text = std::make_shared<const prefetch_text>(*hit->snapshot);
+      c.svc.store().keep_rendering(*c.user_id, *hit, text);
+    }
+    co_return positioned(ok_text(c, text->body(hit->memories)), position);
+  }
   diagnostics d;
   auto [ec, r] = co_await c.svc.store().async_prefetch(*c.user_id, limit, position, d, as_tuple_awaitable);
   if (ec) co_return fail(c, read_problem(ec, d));

@@ -104,9 +104,9 @@ asio::awaitable<result<prefetch_result>> load_snapshot(detail::store_impl& s, co
 constexpr std::uint64_t naive_prefetch_statements = 4;
 
 // A prefetch with `limit` answered from a cached snapshot (which may hold more memories).
-cached_prefetch answer_from(std::shared_ptr<const prefetch_result> snapshot, int limit) {
-  const auto n = std::min(snapshot->recent_memories.size(), static_cast<std::size_t>(limit));
-  return cached_prefetch{std::move(snapshot), n};
+cached_prefetch answer_from(detail::user_cache::cached_snapshot snapshot, int limit) {
+  const auto n = std::min(snapshot.data->recent_memories.size(), static_cast<std::size_t>(limit));
+  return cached_prefetch{std::move(snapshot.data), n, std::move(snapshot.rendering)};
 }
 
 // That answer as async_prefetch completes with: a copy of its own.
@@ -236,6 +236,11 @@ std::optional<cached_prefetch> memory_store::try_cached_prefetch(const std::stri
   s.naive_queries.add(naive_prefetch_statements);
   position.position = hit->position;
   return answer_from(std::move(hit->value), memory_limit);
+}
+
+void memory_store::keep_rendering(const std::string& user_id, const cached_prefetch& hit,
+                                  std::shared_ptr<const snapshot_rendering> rendering) {
+  impl_->cache.keep_rendering(user_id, hit.snapshot.get(), std::move(rendering));
 }
 
 asio::awaitable<result<std::vector<std::optional<std::string>>>> memory_store::get_profiles(std::vector<std::string> ids,

@@ -26,9 +26,8 @@ user_cache::ticket::~ticket() {
   if (cache_) cache_->release(*this);
 }
 
-std::optional<user_cache::found<std::shared_ptr<const prefetch_result>>> user_cache::snapshot(const std::string& user,
-                                                                                          int limit, pg::lsn at_least,
-                                                                                          bool count_miss) {
+std::optional<user_cache::found<user_cache::cached_snapshot>> user_cache::snapshot(const std::string& user, int limit,
+                                                                                  pg::lsn at_least, bool count_miss) {
   const auto now = clock::now();
   std::lock_guard lock(mutex_);
   if (!serving_) return std::nullopt;
@@ -42,7 +41,19 @@ std::optional<user_cache::found<std::shared_ptr<const prefetch_result>>> user_ca
   }
   hits_.add();
   recency_.splice(recency_.begin(), recency_, it->second.recency);
-  return found<std::shared_ptr<const prefetch_result>>{it->second.snapshot->value, it->second.snapshot->position};
+  const entry& e = it->second;
+  return found<cached_snapshot>{{e.snapshot->value, e.rendering}, e.snapshot->position};
+}
+
+void user_cache::keep_rendering(const std::string& user, const prefetch_result* data,
+                                std::shared_ptr<const snapshot_rendering> rendering) {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(user);
+  if (it == entries_.end()) return;
+  entry& e = it->second;
+  if (!e.snapshot || e.snapshot->value.get() != data || e.rendering) return;
+  e.rendering = std::move(rendering);
+  account(e);
 }
 
 std::optional<user_cache::found<std::optional<std::string>>> user_cache::profile(const std::string& user,
@@ -115,6 +126,7 @@ void user_cache::account(entry& e) {
   // The key is held twice: by the map and by the recency list.
   e.bytes = sizeof(entry) + 2 * e.recency->capacity() + sizeof(std::string) * 2;
   if (e.snapshot) e.bytes += size_of(*e.snapshot->value);
+  if (e.rendering) e.bytes += e.rendering->bytes();
   if (e.profile) e.bytes += size_of(e.profile->value);
   bytes_count_.set(bytes_count_.get() - before + e.bytes);
 }
@@ -126,6 +138,7 @@ void user_cache::put_snapshot(const ticket& t, int limit, const prefetch_result&
   e.snapshot = part<std::shared_ptr<const prefetch_result>>{std::make_shared<const prefetch_result>(value), position,
                                                            clock::now()};
   e.snapshot_limit = limit;
+  e.rendering.reset();
   account(e);
 }
 

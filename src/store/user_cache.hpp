@@ -51,9 +51,16 @@ class user_cache {
   // A user's cached snapshot, if one is cached that holds its `limit` most recent memories
   // (loaded with a limit at least as large, or holding every memory of the user); it may
   // hold more. Shared and immutable: an invalidation drops the entry, not the snapshot.
+  struct cached_snapshot {
+    std::shared_ptr<const prefetch_result> data;
+    std::shared_ptr<const snapshot_rendering> rendering;  // see keep_rendering
+  };
   static constexpr bool uncounted_miss = false;
-  std::optional<found<std::shared_ptr<const prefetch_result>>> snapshot(const std::string& user, int limit,
-                                                                        pg::lsn at_least, bool count_miss = true);
+  std::optional<found<cached_snapshot>> snapshot(const std::string& user, int limit, pg::lsn at_least,
+                                                 bool count_miss = true);
+  // Kept with the user's snapshot if that is still `data` and holds no rendering yet.
+  void keep_rendering(const std::string& user, const prefetch_result* data,
+                      std::shared_ptr<const snapshot_rendering> rendering);
   std::optional<found<std::optional<std::string>>> profile(const std::string& user, pg::lsn at_least);
 
   // Taken before a read that may fill the cache; released when it is dropped.
@@ -99,6 +106,7 @@ class user_cache {
   struct entry {
     std::optional<part<std::shared_ptr<const prefetch_result>>> snapshot;
     int snapshot_limit = 0;
+    std::shared_ptr<const snapshot_rendering> rendering;  // of `snapshot`, reset with it
     std::optional<part<std::optional<std::string>>> profile;
     std::size_t bytes = 0;
     std::list<std::string>::iterator recency;

@@ -162,6 +162,31 @@ class Cache(unittest.TestCase):
         self.assertEqual(errors, [])
 
 
+class Answers(unittest.TestCase):
+    def test_a_hit_answers_every_limit_as_a_read_without_the_cache(self):
+        # A hit serves the snapshot's text, rendered by its first hit and kept with it.
+        user = "cache-answer \"ü\""
+        memories = [{"user_id": user, "category": "FACT", "key": f"k{i}", "value": f"line {i}\n\"quoted\" ✓"}
+                    for i in range(12)]
+        cached, plain = Server("--cache-entries", "100"), Server()
+        try:
+            wait_until(lambda: serving(cached), what="the cache to serve")
+            self.assertEqual(plain.request("POST", "/v1/memories", {"memories": memories})[0], 200)
+            self.assertEqual(plain.request("PUT", f"/v1/users/{quote(user)}/onboarding", {"state": {"step": 3}})[0], 200)
+            path = f"/v1/users/{quote(user)}/prefetch"
+            for limit in (20, 1, 5, 12, 20, 1, 3):
+                hits = cached.stats()["cache"]["hits"]
+                got = cached.request("GET", f"{path}?memory_limit={limit}")
+                want = plain.request("GET", f"{path}?memory_limit={limit}")
+                self.assertEqual((got[0], got[1]), (want[0], want[1]), f"memory_limit={limit}")
+                self.assertEqual(len(got[1]["recent_memories"]), min(limit, 12))
+                if limit != 20 or hits > 0:
+                    self.assertEqual(cached.stats()["cache"]["hits"], hits + 1, f"memory_limit={limit} is a hit")
+        finally:
+            cached.stop()
+            plain.stop()
+
+
 class Bounds(unittest.TestCase):
     def test_entries_never_exceed_the_bound_and_expire(self):
         s = Server("--cache-entries", "5", "--cache-ttl-ms", "300")

@@ -53,8 +53,8 @@ TEST_CASE("a snapshot serves every limit it holds, and positions up to its own")
   }
   auto hit = c.snapshot("u", 5, pg::lsn{100});
   REQUIRE(hit);
-  CHECK(hit->value->recent_memories.size() == 20);  // the whole snapshot: the caller takes its first 5
-  CHECK(hit->value->memory_count == 50);
+  CHECK(hit->value.data->recent_memories.size() == 20);  // the whole snapshot: the caller takes its first 5
+  CHECK(hit->value.data->memory_count == 50);
   CHECK(hit->position == pg::lsn{100});
   CHECK_FALSE(c.snapshot("u", 30, {}));             // 50 memories, only 20 held
   CHECK_FALSE(c.snapshot("u", 5, pg::lsn{101}));    // a token beyond what it is known to reflect
@@ -72,6 +72,55 @@ TEST_CASE("a snapshot serves every limit it holds, and positions up to its own")
   CHECK(c.snapshot("small", 100, {}));
 }
 
+namespace {
+
+struct text_of_snapshot final : snapshot_rendering {
+  std::size_t bytes() const noexcept override { return 1000; }
+};
+
+}  // namespace
+
+TEST_CASE("a rendering is kept with the snapshot it was made from, and goes with it") {
+  serving_cache c(10);
+  const auto fill = [&](const std::string& profile) {
+    auto t = c.take_ticket("u");
+    c.put_snapshot(t, 20, snapshot_with("u", 2, 2, profile), pg::lsn{100});
+  };
+  fill("p");
+  auto first = c.snapshot("u", 5, {});
+  REQUIRE(first);
+  CHECK_FALSE(first->value.rendering);
+  const auto bytes_before = c.stats().bytes;
+  auto rendering = std::make_shared<const text_of_snapshot>();
+  c.keep_rendering("u", first->value.data.get(), rendering);
+  CHECK(c.stats().bytes == bytes_before + 1000);
+  auto second = c.snapshot("u", 5, {});
+  REQUIRE(second);
+  CHECK(second->value.data == first->value.data);
+  CHECK(second->value.rendering == rendering);
+
+  // Only the first rendering of a snapshot is kept.
+  c.keep_rendering("u", first->value.data.get(), std::make_shared<const text_of_snapshot>());
+  CHECK(c.snapshot("u", 5, {})->value.rendering == rendering);
+
+  // A new snapshot starts without one, and a rendering of the old one is not kept for it.
+  fill("q");
+  auto refilled = c.snapshot("u", 5, {});
+  REQUIRE(refilled);
+  CHECK_FALSE(refilled->value.rendering);
+  CHECK(c.stats().bytes == bytes_before);
+  c.keep_rendering("u", first->value.data.get(), rendering);
+  CHECK_FALSE(c.snapshot("u", 5, {})->value.rendering);
+
+  // Nor after an invalidation; the holder's own copy lives on.
+  c.invalidate("u");
+  c.keep_rendering("u", refilled->value.data.get(), rendering);
+  CHECK_FALSE(c.snapshot("u", 5, {}));
+  CHECK(c.stats().entries == 0);
+  CHECK(c.stats().bytes == 0);
+  CHECK(first->value.data->profile == "p");
+}
+
 TEST_CASE("a fill does not put back data read before an invalidation of its user") {
   serving_cache c(10);
   auto early = c.take_ticket("u");
@@ -86,7 +135,7 @@ TEST_CASE("a fill does not put back data read before an invalidation of its user
   c.put_snapshot(late, 20, snapshot_with("u", 1, 1, "new"), pg::lsn{2});
   auto hit = c.snapshot("u", 20, {});
   REQUIRE(hit);
-  CHECK(hit->value->profile == "new");
+  CHECK(hit->value.data->profile == "new");
 }
 
 TEST_CASE("losing the listener drops everything and voids the fills in flight") {

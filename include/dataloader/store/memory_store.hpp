@@ -101,6 +101,11 @@ class memory_store {
   // fills the cache. Never waits; thread-safe; counted in stats() like async_prefetch.
   std::optional<cached_prefetch> try_cached_prefetch(const std::string& user_id, int memory_limit,
                                                      consistency& position);
+  // Keeps `rendering` with the snapshot of `hit` (from try_cached_prefetch for user_id), if
+  // the cache still holds that snapshot and nothing was kept for it yet; later hits on it
+  // carry it. Thread-safe.
+  void keep_rendering(const std::string& user_id, const cached_prefetch& hit,
+                      std::shared_ptr<const snapshot_rendering> rendering);
 
   // One entry per id, in order; nullopt for a user without a profile. Completes with
   // void(error_code, std::vector<std::optional<std::string>>).

@@ -46,12 +46,23 @@ struct prefetch_result {
   std::int64_t memory_count = 0;
 };
 
+// What a caller derives from a cached snapshot once and keeps with it (the HTTP layer:
+// the prefetch answer's JSON text), handed over by memory_store::keep_rendering. Later
+// hits reuse it instead of deriving it again from memories scattered over the heap.
+// Immutable once kept; dropped with its snapshot; counted in the cache's bytes.
+class snapshot_rendering {
+ public:
+  virtual ~snapshot_rendering() = default;
+  virtual std::size_t bytes() const noexcept = 0;
+};
+
 // A prefetch answered from the cache across requests (memory_store::try_cached_prefetch):
 // the cached snapshot, shared and never modified, of which the answer's recent memories
 // are the first `memories` (a snapshot read for a larger limit holds more).
 struct cached_prefetch {
   std::shared_ptr<const prefetch_result> snapshot;
   std::size_t memories = 0;
+  std::shared_ptr<const snapshot_rendering> rendering;  // what keep_rendering kept for this snapshot, or null
   std::span<const memory> recent_memories() const noexcept { return {snapshot->recent_memories.data(), memories}; }
 };
 
