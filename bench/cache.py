@@ -14,7 +14,9 @@ warms PostgreSQL's buffers), then 3 s of the mix, then the measured S seconds.
 Per configuration: requests/s, p50/p99, cache hit rate, statements per request, and the
 service's CPU time per request (user + system, from /proc: the figure that decides the
 requests/s when service, PostgreSQL and wrk share the cores). For scale, the floor: the
-service's CPU time per /healthz request, an answer with no work behind it.
+service's CPU time per /healthz request, an answer with no work behind it; and the
+ceiling: the s = 1.0 mix without writes, where every read is a hit once the cache is
+filled, cache on against off (the most any cache could give on this machine).
 
 While wrk loads instance A, checker threads write their own users and read them back,
 checking every read against the writes they made: through A without a token (A's own
@@ -134,16 +136,24 @@ def measured(server, url, script, seconds, env):
     return r
 
 
-def mixed_load(binary, primary, cache, s, users, seconds):
+def mixed_load(binary, primary, cache, s, users, seconds, write_percent=5):
+    """One round of the mix; with write_percent 0 no one writes (no checker either)."""
     extra = ("--cache-entries", str(users)) if cache else ()
     a = Server(binary, primary, *extra, threads=None)
-    b = Server(binary, primary, *extra, threads=1)
+    b = Server(binary, primary, *extra, threads=1) if write_percent else None
     try:
-        env = {"USERS": str(users), "ZIPF_S": str(s), "WRITE_PERCENT": "5"}
+        env = {"USERS": str(users), "ZIPF_S": str(s), "WRITE_PERCENT": str(write_percent)}
         walk_every_user(a, users)
         wrk(a.base, MIX, 3, env)
         s0 = get_json(a.base + "/stats")
-        with Checker(a, b, latency=cache) as checker:
+        if b:
+            with Checker(a, b, latency=cache) as checker:
+                r = measured(a, a.base, MIX, seconds, env)
+            r.update({"checked_reads": checker.reads, "checker_writes": checker.writes, "stale": checker.stale,
+                      "notification_ms_p50": percentile(checker.latencies_ms, 50),
+                      "notification_ms_p99": percentile(checker.latencies_ms, 99),
+                      "unconverged": checker.unconverged})
+        else:
             r = measured(a, a.base, MIX, seconds, env)
         s1 = get_json(a.base + "/stats")
         served = max(1, r["requests"])
@@ -151,15 +161,12 @@ def mixed_load(binary, primary, cache, s, users, seconds):
         misses = s1["cache"]["misses"] - s0["cache"]["misses"]
         r.update({"hit_rate": hits / max(1, hits + misses),
                   "statements_per_request": (s1["queries"] - s0["queries"]) / served,
-                  "checked_reads": checker.reads, "checker_writes": checker.writes, "stale": checker.stale,
-                  "notification_ms_p50": percentile(checker.latencies_ms, 50),
-                  "notification_ms_p99": percentile(checker.latencies_ms, 99),
-                  "unconverged": checker.unconverged,
                   "cache_entries": s1["cache"]["entries"], "cache_bytes": s1["cache"]["bytes"]})
         return r
     finally:
         a.stop()
-        b.stop()
+        if b:
+            b.stop()
 
 
 def floor(binary, primary, seconds):
@@ -207,6 +214,15 @@ def main():
                 r.update({"zipf_s": s, "cache": cache})
                 results["mixed"].append(r)
                 print(json.dumps(r), flush=True)
+        # The most any cache could give here: the s = 1.0 mix without writes, every read a
+        # hit once the walk has filled the cache.
+        ceiling = {False: [], True: []}
+        for _ in range(a.rounds):
+            for cache in (False, True):
+                ceiling[cache].append(mixed_load(binary, primary, cache, 1.0, a.users, a.seconds, write_percent=0))
+        results["no_writes"] = [{**medians(rs), "zipf_s": 1.0, "cache": cache} for cache, rs in ceiling.items()]
+        for r in results["no_writes"]:
+            print(json.dumps(r), flush=True)
         results["healthz"] = medians([floor(binary, primary, a.seconds) for _ in range(a.rounds)])
         print(json.dumps(results["healthz"]), flush=True)
         saves = {True: [], False: []}
@@ -237,6 +253,15 @@ def report(r):
             cpu = (f" A request cost the service {on['service_cpu_us_per_request']:.1f} µs of CPU against "
                    f"{off['service_cpu_us_per_request']:.1f} µs ({off['service_cpu_us_per_request'] / on['service_cpu_us_per_request']:.2f}x less).")
         lines.append(f"\ns = {s}: cache on serves {on['requests_per_s'] / off['requests_per_s']:.2f}x the requests/s of cache off.{cpu}")
+    nw = r.get("no_writes")
+    if nw:
+        on = next(c for c in nw if c["cache"])
+        off = next(c for c in nw if not c["cache"])
+        lines.append(f'\nCeiling: the s = 1.0 mix without writes (every read a hit once the cache is filled: '
+                     f'{on["hit_rate"]:.1%}): cache on {on["requests_per_s"]:,.0f} requests/s '
+                     f'({on["service_cpu_us_per_request"]:.1f} µs of service CPU per request) against '
+                     f'{off["requests_per_s"]:,.0f} ({off["service_cpu_us_per_request"]:.1f} µs), '
+                     f'{on["requests_per_s"] / off["requests_per_s"]:.2f}x.')
     h = r.get("healthz")
     if h:
         lines.append(f'\nFloor: `/healthz` (no work behind the answer) at 64 connections: {h["requests_per_s"]:,.0f} '
