@@ -37,6 +37,7 @@ class prefetch_text final : public store::snapshot_rendering {
   std::vector<std::uint32_t> ends_;  // where each memory ends in memories_
   std::string tail_;                // from the closing ']' on
 };
+
 std::string search_body(const store::search_results& results);
 
 }  // namespace dataloader::http::detail

@@ -53,7 +53,7 @@ TEST_CASE("invalid UTF-8 becomes U+FFFD and the output stays valid JSON") {
   CHECK(written("ab\xff" "cd") == "\"ab\xef\xbf\xbd" "cd\"");
 }
 
-TEST_CASE("objects and arrays get their commas; the document equals nlohmann's") {
+TEST_CASE("objects and arrays get their commas, and the document equals nlohmann's") {
   std::string out;
   json_writer w(out);
   const std::optional<std::string> none, some("p");

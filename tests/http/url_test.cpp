@@ -77,7 +77,7 @@ TEST_CASE("an invalid option or value is one line naming it") {
   CHECK(parse({}).error.find("missing command") == 0);
 }
 
-TEST_CASE("replica URLs: repeated on the command line, comma-separated in the environment; the command line wins") {
+TEST_CASE("replica URLs: repeated on the command line, comma-separated in the environment, and the command line wins") {
   auto none = parse({"serve"});
   REQUIRE(none.opts);
   CHECK(none.opts->replica_urls.empty());

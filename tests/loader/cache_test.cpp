@@ -42,7 +42,7 @@ TEST_CASE("unbounded cache answers repeated loads without a batch") {
   CHECK(calls == std::vector<std::vector<int>>{{1}, {2}});
 }
 
-TEST_CASE("a cache hit on the loader's thread resumes within the same tick; async_load's hit is posted") {
+TEST_CASE("a cache hit on the loader's thread resumes within the same tick, and async_load's hit is posted") {
   std::vector<std::vector<int>> calls;
   test::run([&](auto ex) -> asio::awaitable<void> {
     loader<int, int> l(ex, test::recording_batch{&calls}, cache(cache_mode::unbounded));

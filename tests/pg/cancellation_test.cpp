@@ -55,7 +55,7 @@ TEST_CASE("a waiting acquire is cancelled and leaves the queue") {
   });
 }
 
-TEST_CASE("a query in flight is cancelled at once; the pipeline's other callers and the connection are unaffected") {
+TEST_CASE("a query in flight is cancelled at once, and the pipeline's other callers and the connection are unaffected") {
   test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
     pg::connection_pool pool(ex, test::params(1));
     pool.start();

@@ -326,7 +326,7 @@ std::vector<pg::query> slow_then_fast() {
 
 }  // namespace
 
-TEST_CASE("a slow statement is reported once with its name, keys and rows; one queued behind it is not blamed") {
+TEST_CASE("a slow statement is reported once with its name, keys and rows, and one queued behind it is not blamed") {
   test::run([](asio::any_io_executor ex) -> asio::awaitable<void> {
     auto p = test::params(1);  // one connection: the fast statement waits behind the slow one
     p.slow_statement_threshold = std::chrono::milliseconds(60);

@@ -39,7 +39,7 @@ std::vector<store::memory_input> one_item(const std::string& user, const std::st
 
 }  // namespace
 
-TEST_CASE("a write's position is at or after its commit; a read at that position on another instance sees it") {
+TEST_CASE("a write's position is at or after its commit, and a read at that position on another instance sees it") {
   for (bool coalesce : {true, false}) {
     CAPTURE(coalesce);
     test::with_store(
@@ -117,7 +117,7 @@ TEST_CASE("a write's position is at or after its commit; a read at that position
   }
 }
 
-TEST_CASE("writes of one tick share a group; each caller's position covers its own write") {
+TEST_CASE("writes of one tick share a group, and each caller's position covers its own write") {
   test::with_store([&](pg::connection_pool& pool, store::memory_store& a) -> asio::awaitable<void> {
     pg::connection_pool pool_b(co_await asio::this_coro::executor, test::params(2));
     pool_b.start();
@@ -148,7 +148,7 @@ TEST_CASE("writes of one tick share a group; each caller's position covers its o
   });
 }
 
-TEST_CASE("a min_position beyond the primary's is refused, naming it; 0/0 asks for nothing") {
+TEST_CASE("a min_position beyond the primary's is refused, naming it, and 0/0 asks for nothing") {
   test::with_store([&](pg::connection_pool& pool, store::memory_store& s) -> asio::awaitable<void> {
     const pg::lsn now = co_await primary_now(pool);
     store::consistency future;

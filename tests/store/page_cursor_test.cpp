@@ -34,7 +34,7 @@ TEST_CASE("a cursor carries its position exactly, for any names and instants") {
   }
 }
 
-TEST_CASE("a cursor belongs to its user and filter; keys count as a set") {
+TEST_CASE("a cursor belongs to its user and filter, and keys count as a set") {
   memory_filter f;
   f.category = "GOAL";
   f.keys = std::vector<std::string>{"a", "b"};

@@ -155,7 +155,7 @@ TEST_CASE("losing the listener drops everything and voids the fills in flight") 
   CHECK(c.stats().entries == 0);
 }
 
-TEST_CASE("entries never exceed the bound; the least recently used go first") {
+TEST_CASE("entries never exceed the bound, and the least recently used go first") {
   serving_cache c(3);
   for (const char* u : {"a", "b", "c"}) {
     auto t = c.take_ticket(u);
