@@ -52,65 +52,58 @@ std::string memories_body(const store::memory_page& page) {
 
 namespace {
 
-// The prefetch answer's three parts (keys in nlohmann's sorted order): the head up to
-// recent_memories' '[', the memories, and the tail from its ']'.
-void append_prefetch_head(std::string& out, const store::prefetch_result& r) {
+// The prefetch answer (keys in nlohmann's sorted order), appended to `out`. With `layout`,
+// also where its parts end: the head at recent_memories' '[', then each memory.
+struct prefetch_layout {
+  std::size_t head_end = 0;
+  std::vector<std::uint32_t>* memory_ends = nullptr;
+};
+
+void append_prefetch(std::string& out, const store::prefetch_result& r, prefetch_layout* layout) {
   json_writer w(out);
   w.begin_object();
   w.key("memory_count").integer(r.memory_count);
   w.key("onboarding").optional(r.onboarding);
   w.key("profile").optional(r.profile);
-  w.key("recent_memories");
-  out.push_back('[');
-}
-
-void append_memory(std::string& out, const store::memory& m) {
-  json_writer w(out);
-  write_memory(w, m);
-}
-
-void append_prefetch_tail(std::string& out, const store::prefetch_result& r) {
-  out.append("],\"user_id\":");
-  append_json_string(out, r.user_id);
-  out.push_back('}');
+  w.key("recent_memories").begin_array();
+  if (layout) layout->head_end = out.size();
+  for (const auto& m : r.recent_memories) {
+    write_memory(w, m);
+    if (layout) layout->memory_ends->push_back(static_cast<std::uint32_t>(out.size()));
+  }
+  w.end_array();
+  w.key("user_id").string(r.user_id);
+  w.end_object();
 }
 
 }  // namespace
 
-std::string prefetch_body(const store::prefetch_result& r, std::span<const store::memory> recent) {
+std::string prefetch_body(const store::prefetch_result& r) {
   std::string body;
-  body.reserve(512 + recent.size() * 256);
-  append_prefetch_head(body, r);
-  for (std::size_t i = 0; i < recent.size(); ++i) {
-    if (i > 0) body.push_back(',');
-    append_memory(body, recent[i]);
-  }
-  append_prefetch_tail(body, r);
+  body.reserve(512 + r.recent_memories.size() * 256);
+  append_prefetch(body, r, nullptr);
   return body;
 }
 
 prefetch_text::prefetch_text(const store::prefetch_result& snapshot) {
-  append_prefetch_head(head_, snapshot);
   ends_.reserve(snapshot.recent_memories.size());
-  for (const auto& m : snapshot.recent_memories) {
-    if (!ends_.empty()) memories_.push_back(',');
-    append_memory(memories_, m);
-    ends_.push_back(static_cast<std::uint32_t>(memories_.size()));
-  }
-  append_prefetch_tail(tail_, snapshot);
+  prefetch_layout layout{0, &ends_};
+  append_prefetch(text_, snapshot, &layout);
+  head_end_ = layout.head_end;
+  tail_begin_ = ends_.empty() ? head_end_ : ends_.back();
 }
 
 std::string prefetch_text::body(std::size_t memories) const {
-  const std::size_t n = memories == 0 ? 0 : ends_.at(memories - 1);
+  // The memories' commas precede each one after the first, so a prefix of them is whole.
+  const std::size_t prefix = memories == 0 ? head_end_ : ends_.at(memories - 1);
   std::string body;
-  body.reserve(head_.size() + n + tail_.size());
-  body.append(head_).append(memories_, 0, n).append(tail_);
+  body.reserve(prefix + text_.size() - tail_begin_);
+  body.append(text_, 0, prefix).append(text_, tail_begin_);
   return body;
 }
 
 std::size_t prefetch_text::bytes() const noexcept {
-  return sizeof(*this) + head_.capacity() + memories_.capacity() + ends_.capacity() * sizeof(std::uint32_t) +
-         tail_.capacity();
+  return sizeof(*this) + text_.capacity() + ends_.capacity() * sizeof(std::uint32_t);
 }
 
 std::string search_body(const store::search_results& results) {

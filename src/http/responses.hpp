@@ -8,7 +8,6 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -18,13 +17,12 @@ response make_json_text(unsigned status, std::string body, unsigned version, boo
 response make_json(unsigned status, const nlohmann::json& body, unsigned version, bool keep_alive);
 
 std::string memories_body(const store::memory_page& page);
-// `recent`: r.recent_memories, or the first of them (a cached snapshot read for a larger limit).
-std::string prefetch_body(const store::prefetch_result& r, std::span<const store::memory> recent);
+std::string prefetch_body(const store::prefetch_result& r);
 
 // A cached snapshot's prefetch answer as text, rendered once and kept with the snapshot
-// (memory_store::keep_rendering): body(n) equals prefetch_body(snapshot, its first n
-// memories) for every n up to the snapshot's memories, so one rendering serves every
-// memory_limit, and a hit copies three contiguous runs of text.
+// (memory_store::keep_rendering): body(n) equals prefetch_body of the snapshot cut to its
+// first n memories, for every n up to the snapshot's memories, so one rendering serves
+// every memory_limit, and a hit copies two contiguous runs of text.
 class prefetch_text final : public store::snapshot_rendering {
  public:
   explicit prefetch_text(const store::prefetch_result& snapshot);
@@ -32,10 +30,10 @@ class prefetch_text final : public store::snapshot_rendering {
   std::size_t bytes() const noexcept override;
 
  private:
-  std::string head_;                // up to the opening '[' of recent_memories
-  std::string memories_;            // the memories, comma-separated
-  std::vector<std::uint32_t> ends_;  // where each memory ends in memories_
-  std::string tail_;                // from the closing ']' on
+  std::string text_;                 // the answer with every memory of the snapshot
+  std::size_t head_end_ = 0;         // just after recent_memories' '['
+  std::vector<std::uint32_t> ends_;  // just after each memory
+  std::size_t tail_begin_ = 0;       // at recent_memories' ']'
 };
 
 std::string search_body(const store::search_results& results);

@@ -145,7 +145,7 @@ asio::awaitable<response> prefetch(route_context& c) {
   diagnostics d;
   auto [ec, r] = co_await c.svc.store().async_prefetch(*c.user_id, limit, position, d, as_tuple_awaitable);
   if (ec) co_return fail(c, read_problem(ec, d));
-  co_return positioned(ok_text(c, prefetch_body(r, r.recent_memories)), position);
+  co_return positioned(ok_text(c, prefetch_body(r)), position);
 }
 
 // PUT /v1/users/{user_id}/profile {"profile": string}
