@@ -99,9 +99,11 @@ class Dashboard(unittest.TestCase):
             for k, figure in COUNTERS.items():
                 self.assertLessEqual(figure(before), shown[k], k)
                 self.assertLessEqual(shown[k], figure(after), k)
-        # Numbers are formatted for people: thousands separated.
-        text = b.execute("return document.getElementById('total-requests').textContent")
-        self.assertEqual(text, f"{int(self.shown('total-requests')):,}")
+        # Numbers are formatted for people: thousands separated. Text and value are read in
+        # one script: the page may refresh between two reads.
+        text, value = b.execute("const e = document.getElementById('total-requests'); "
+                                "return [e.textContent, e.dataset.value]")
+        self.assertEqual(text, f"{int(value):,}")
         stats = self.srv.stats()
         self.assertEqual(b.execute("return document.getElementById('pool-in-use').textContent").split(" / ")[1],
                          str(stats["db"]["pool_size"]))
