@@ -6,36 +6,36 @@ rounds. Then the write path's cost of the invalidation triggers (saves/s with th
 triggers enabled and disabled, taking turns).
 
   python3 bench/cache.py [--build build-bench] [--users N] [--rounds R] [--seconds S]
+  python3 bench/cache.py --quick --build build    # the suite's form: checks, not speed
 
 Steady state, as in a service that has run for a while: each server first reads every
 user's prefetch once (walk_users.lua; with the cache on this fills it, in both modes it
 warms PostgreSQL's buffers), then 3 s of the mix, then the measured S seconds.
 
-Per configuration: requests/s, p50/p99, cache hit rate, statements per request, and the
-service's CPU time per request (user + system, from /proc: the figure that decides the
-requests/s when service, PostgreSQL and wrk share the cores). For scale, the floor: the
-service's CPU time per /healthz request, an answer with no work behind it; and the
-ceiling: the s = 1.0 mix without writes, where every read is a hit once the cache is
-filled, cache on against off (the most any cache could give on this machine).
+The mix is bench/http/zipf_load.cpp, which checks every read against the writes it
+made: a read sent after a write of its user was acknowledged must show that write or a
+newer one (never two writes of a user in flight, so "newer" is well defined). Its probe
+users are written through A and through a second instance B and read through A: with
+B's token at once, and without one within the notification's latency, which it times.
+A round with a stale or failed read fails the benchmark.
 
-While wrk loads instance A, checker threads write their own users and read them back,
-checking every read against the writes they made: through A without a token (A's own
-write), and through A with the token of a write made through a second instance B; with
-the cache on they also time how long B's write takes to reach A's cache without a token
-(the notification's latency, read by polling). Every read older than the checker's
-latest acknowledged write is counted stale (must be 0). Writes
-bench/results/cache-<date>.json.
+Per configuration: requests/s, p50/p99, cache hit rate, statements per request, and the
+CPU time per request (user + system, from /proc) of the service and of the load
+generator: the figures that decide the requests/s when service, PostgreSQL and the load
+share the cores. For scale, the floor: the service's CPU time per /healthz request, an
+answer with no work behind it; and the ceiling: the s = 1.0 mix without writes, where
+every read is a hit once the cache is filled, cache on against off (the most any cache
+could give on this machine). Writes bench/results/cache-<date>.json.
 """
-import argparse, json, os, signal, statistics, subprocess, sys, threading, time
+import argparse, json, os, signal, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 from run import cpu_seconds, get_json, parse_wrk, sh  # noqa: E402
 from scenario import Scenario, medians  # noqa: E402
-from service import Server, request  # noqa: E402
+from service import Server  # noqa: E402
 
-MIX = os.path.join(ROOT, "bench", "http", "zipf_mix.lua")
 SAVE = os.path.join(ROOT, "bench", "http", "save.lua")
 WALK = os.path.join(ROOT, "bench", "http", "walk_users.lua")
 
@@ -44,74 +44,6 @@ def wrk(url, script, seconds, env):
     """wrk's report of `seconds` at 64 connections: of `script`, or of GET `url` without one."""
     with_script = ("-s", script) if script else ()
     return sh("wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", *with_script, url, env={**os.environ, **env})
-
-
-class Checker:
-    """Threads that write their own users and check every read of them."""
-
-    def __init__(self, a, b, threads=2, latency=True):
-        self.a, self.b, self.latency = a, b, latency
-        self.done = threading.Event()
-        self.stale = self.reads = self.writes = self.unconverged = 0
-        self.latencies_ms = []
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(threads)]
-
-    def read_profile(self, user, headers=None):
-        status, body, _ = request(self.a.port, "GET", f"/v1/users/{user}/prefetch", headers=headers)
-        return body.get("profile") if status == 200 else None
-
-    def check(self, got, version):
-        with self.lock:
-            self.reads += 1
-            if got is None or not got.isdigit() or int(got) < version:
-                self.stale += 1
-
-    def run(self, t):
-        users = [f"checker-{t}-{i}" for i in range(5)]
-        version = 0
-        while not self.done.is_set():
-            for user in users:
-                version += 1
-                # A's own write: A's next read must show it, token or not.
-                if request(self.a.port, "PUT", f"/v1/users/{user}/profile", {"profile": str(version)})[0] == 200:
-                    self.writes += 1
-                    self.check(self.read_profile(user), version)
-                    self.check(self.read_profile(user), version)  # the second read may be a hit
-                version += 1
-                status, _, h = request(self.b.port, "PUT", f"/v1/users/{user}/profile", {"profile": str(version)})
-                if status != 200:
-                    continue
-                self.writes += 1
-                self.check(self.read_profile(user, {"Dataloader-Min-LSN": h["Dataloader-LSN"]}), version)
-                if self.latency:
-                    # Without a token A converges once B's notification reached it.
-                    started = time.perf_counter()
-                    while time.perf_counter() - started < 2:
-                        if self.read_profile(user) == str(version):
-                            with self.lock:
-                                self.latencies_ms.append((time.perf_counter() - started) * 1000)
-                            break
-                        # Polled, not spun: a busy loop here took service CPU from the
-                        # measured load in the cache-on runs only.
-                        time.sleep(0.0005)
-                    else:
-                        self.unconverged += 1
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.done.set()
-        for t in self.threads:
-            t.join()
-
-
-def percentile(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(len(xs) * p / 100))] if xs else None
 
 
 def walk_every_user(server, users):
@@ -136,27 +68,43 @@ def measured(server, url, script, seconds, env):
     return r
 
 
-def mixed_load(binary, primary, cache, s, users, seconds, write_percent=5):
-    """One round of the mix; with write_percent 0 no one writes (no checker either)."""
+def zipf_load(build, a, b, s, users, seconds, write_percent, warmup_seconds=3):
+    """zipf_load's report of the mix against A (probes through B when given), with the
+    CPU time per request of the service A and of the load generator itself."""
+    cmd = [os.path.join(build, "bench", "zipf_load"), "--port", str(a.port), "--users", str(users),
+           "--zipf-s", str(s), "--write-percent", str(write_percent), "--seconds", str(seconds),
+           "--warmup-seconds", str(warmup_seconds)]
+    if b:
+        cmd += ["--probe-port", str(b.port)]
+    cpu0, own0 = cpu_seconds(a.proc.pid), os.times()
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    cpu1, own1 = cpu_seconds(a.proc.pid), os.times()
+    if not run.stdout.strip():
+        raise RuntimeError(f"zipf_load failed: {run.stderr}")
+    r = json.loads(run.stdout)
+    if run.returncode != 0:
+        raise RuntimeError(f"zipf_load: stale or failed reads: {run.stdout}")
+    # Both processes ran for the warmup too, at the same rate: per request of the whole run.
+    served = max(1, r["requests"]) * (seconds + warmup_seconds) / seconds
+    r["requests_with_warmup"] = served
+    r["service_cpu_us_per_request"] = (cpu1 - cpu0) * 1e6 / served
+    load_cpu = (own1.children_user - own0.children_user) + (own1.children_system - own0.children_system)
+    r["load_cpu_us_per_request"] = load_cpu * 1e6 / served
+    return r
+
+
+def mixed_load(build, primary, cache, s, users, seconds, write_percent=5):
+    """One round of the mix; with write_percent 0 no one writes (no probes either)."""
+    binary = os.path.join(build, "dataloader-server")
     extra = ("--cache-entries", str(users)) if cache else ()
     a = Server(binary, primary, *extra, threads=None)
     b = Server(binary, primary, *extra, threads=1) if write_percent else None
     try:
-        env = {"USERS": str(users), "ZIPF_S": str(s), "WRITE_PERCENT": str(write_percent)}
         walk_every_user(a, users)
-        wrk(a.base, MIX, 3, env)
         s0 = get_json(a.base + "/stats")
-        if b:
-            with Checker(a, b, latency=cache) as checker:
-                r = measured(a, a.base, MIX, seconds, env)
-            r.update({"checked_reads": checker.reads, "checker_writes": checker.writes, "stale": checker.stale,
-                      "notification_ms_p50": percentile(checker.latencies_ms, 50),
-                      "notification_ms_p99": percentile(checker.latencies_ms, 99),
-                      "unconverged": checker.unconverged})
-        else:
-            r = measured(a, a.base, MIX, seconds, env)
+        r = zipf_load(build, a, b, s, users, seconds, write_percent)
         s1 = get_json(a.base + "/stats")
-        served = max(1, r["requests"])
+        served = r.pop("requests_with_warmup")
         hits = s1["cache"]["hits"] - s0["cache"]["hits"]
         misses = s1["cache"]["misses"] - s0["cache"]["misses"]
         r.update({"hit_rate": hits / max(1, hits + misses),
@@ -197,19 +145,25 @@ def main():
     ap.add_argument("--users", type=int, default=100000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--quick", action="store_true",
+                    help="the suite's form: 2,000 users, one short round of s = 1.0, checks only (no results file)")
     a = ap.parse_args()
-    with Scenario("cache", a.build, a.users, connections=64, rounds=a.rounds, seconds=a.seconds,
+    zipf = (0.8, 1.0, 1.2)
+    if a.quick:
+        a.users, a.rounds, a.seconds, zipf = 2000, 1, 2, (1.0,)
+    with Scenario("cache", a.build, a.users, save=not a.quick, connections=64, rounds=a.rounds, seconds=a.seconds,
                   write_percent=5) as sc:
         binary, primary, results = sc.binary, sc.url, sc.results
         results["mixed"] = []
-        for s in (0.8, 1.0, 1.2):
+        summed = ("stale", "failed", "checked_reads", "reads_after_a_write", "unconverged", "notifications_timed")
+        for s in zipf:
             runs = {False: [], True: []}
             for _ in range(a.rounds):
                 for cache in (False, True):
-                    runs[cache].append(mixed_load(binary, primary, cache, s, a.users, a.seconds))
+                    runs[cache].append(mixed_load(a.build, primary, cache, s, a.users, a.seconds))
             for cache, rs in runs.items():
-                r = medians(rs, skip=("stale", "checked_reads", "unconverged"))
-                for k in ("stale", "checked_reads", "unconverged"):
+                r = medians(rs, skip=summed)
+                for k in summed:
                     r[k] = sum(x[k] for x in rs)  # every round's reads count
                 r.update({"zipf_s": s, "cache": cache})
                 results["mixed"].append(r)
@@ -219,7 +173,7 @@ def main():
         ceiling = {False: [], True: []}
         for _ in range(a.rounds):
             for cache in (False, True):
-                ceiling[cache].append(mixed_load(binary, primary, cache, 1.0, a.users, a.seconds, write_percent=0))
+                ceiling[cache].append(mixed_load(a.build, primary, cache, 1.0, a.users, a.seconds, write_percent=0))
         results["no_writes"] = [{**medians(rs), "zipf_s": 1.0, "cache": cache} for cache, rs in ceiling.items()]
         for r in results["no_writes"]:
             print(json.dumps(r), flush=True)
@@ -233,18 +187,42 @@ def main():
                                   "no_triggers": statistics.median(saves[False])}
         print(json.dumps(results["saves_per_s"]), flush=True)
     print(report(results))
+    if a.quick:
+        check_quick(results)
+
+
+def check_quick(results):
+    """What the suite asserts of the quick form: the load checked reads that followed its
+    own writes and found none stale (zipf_load itself fails a round on a stale or failed
+    read), every probe write converged, and the cache served hits."""
+    on = next(r for r in results["mixed"] if r["cache"])
+    problems = []
+    for r in results["mixed"]:
+        mode = "cache on" if r["cache"] else "cache off"
+        if r["reads_after_a_write"] == 0:
+            problems.append(f"{mode}: no read followed a write of its user, so nothing was really checked")
+        if r["notifications_timed"] == 0 or r["unconverged"]:
+            problems.append(f"{mode}: {r['notifications_timed']} probe writes through B converged on A, "
+                            f"{r['unconverged']} did not within 2 s")
+        if r["stale"] or r["failed"]:
+            problems.append(f"{mode}: {r['stale']} stale and {r['failed']} failed reads")
+    if on["hit_rate"] < 0.5:
+        problems.append(f"cache on: hit rate {on['hit_rate']:.1%}")
+    if problems:
+        sys.exit("cache.py --quick: " + "; ".join(problems))
+    print("cache.py --quick: ok")
 
 
 def report(r):
     lines = ["| Zipf s | cache | requests/s | p50 ms | p99 ms | hit rate | statements/request | service CPU µs/request | "
-             "checked reads | stale | notification ms p50 / p99 |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "checked reads (after a write) | stale | notification ms p50 / p99 |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in r["mixed"]:
         note = (f'{c["notification_ms_p50"]:.1f} / {c["notification_ms_p99"]:.1f}'
                 if c.get("notification_ms_p50") is not None else "")
         lines.append(f'| {c["zipf_s"]} | {"on" if c["cache"] else "off"} | {c["requests_per_s"]:,.0f} | '
                      f'{c["p50_ms"]:.2f} | {c["p99_ms"]:.2f} | {c["hit_rate"]:.1%} | {c["statements_per_request"]:.3f} | '
                      f'{c.get("service_cpu_us_per_request", float("nan")):.1f} | '
-                     f'{c["checked_reads"]:,} | {c["stale"]} | {note} |')
+                     f'{c["checked_reads"]:,} ({c["reads_after_a_write"]:,}) | {c["stale"]} | {note} |')
     for s in sorted({c["zipf_s"] for c in r["mixed"]}):
         on = next(c for c in r["mixed"] if c["zipf_s"] == s and c["cache"])
         off = next(c for c in r["mixed"] if c["zipf_s"] == s and not c["cache"])

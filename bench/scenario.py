@@ -20,8 +20,8 @@ def medians(rounds, skip=()):
 
 
 class Scenario:
-    def __init__(self, name, build, users, memories_per_user=None, **header):
-        self.name, self.users, self.memories_per_user = name, users, memories_per_user
+    def __init__(self, name, build, users, memories_per_user=None, save=True, **header):
+        self.name, self.users, self.memories_per_user, self.save = name, users, memories_per_user, save
         self.binary = os.path.join(build, "dataloader-server")
         self.results = {"date": datetime.datetime.utcnow().isoformat(timespec="seconds") + "Z", "cores": os.cpu_count(),
                         "users": users, **header}
@@ -52,7 +52,7 @@ class Scenario:
 
     def __exit__(self, kind, value, tb):
         self._destroy()
-        if kind is None:
+        if kind is None and self.save:
             os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
             self.saved = os.path.join(ROOT, "bench", "results", f"{self.name}-{self.results['date'][:10]}.json")
             with open(self.saved, "w") as f:
