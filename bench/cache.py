@@ -32,7 +32,7 @@ import argparse, json, os, signal, statistics, subprocess, sys, time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
-from run import cpu_seconds, get_json, parse_wrk, sh  # noqa: E402
+from run import cpu_seconds, get_json, parse_wrk, postgres_behind_delay, sh  # noqa: E402
 from scenario import Scenario, medians  # noqa: E402
 from service import Server  # noqa: E402
 
@@ -93,8 +93,10 @@ def zipf_load(build, a, b, s, users, seconds, write_percent, warmup_seconds=3):
     return r
 
 
-def mixed_load(build, primary, cache, s, users, seconds, write_percent=5):
-    """One round of the mix; with write_percent 0 no one writes (no probes either)."""
+def mixed_load(build, primary, cache, s, users, seconds, write_percent=5, relay=None):
+    """One round of the mix; with write_percent 0 no one writes (no probes either). With
+    `relay`, the pid of the relay that puts `primary` across a network, its CPU time per
+    request too."""
     binary = os.path.join(build, "dataloader-server")
     extra = ("--cache-entries", str(users)) if cache else ()
     a = Server(binary, primary, *extra, threads=None)
@@ -102,9 +104,12 @@ def mixed_load(build, primary, cache, s, users, seconds, write_percent=5):
     try:
         walk_every_user(a, users)
         s0 = get_json(a.base + "/stats")
+        relay0 = cpu_seconds(relay) if relay else 0
         r = zipf_load(build, a, b, s, users, seconds, write_percent)
         s1 = get_json(a.base + "/stats")
         served = r.pop("requests_with_warmup")
+        if relay:
+            r["relay_cpu_us_per_request"] = (cpu_seconds(relay) - relay0) * 1e6 / served
         hits = s1["cache"]["hits"] - s0["cache"]["hits"]
         misses = s1["cache"]["misses"] - s0["cache"]["misses"]
         r.update({"hit_rate": hits / max(1, hits + misses),
@@ -115,6 +120,26 @@ def mixed_load(build, primary, cache, s, users, seconds, write_percent=5):
         a.stop()
         if b:
             b.stop()
+
+
+# Counts that add up over the rounds rather than take their median: every round's reads count.
+SUMMED = ("stale", "failed", "checked_reads", "reads_after_a_write", "unconverged", "notifications_timed")
+
+
+def side_by_side(a, url, s, relay=None, write_percent=5):
+    """The mix at Zipf s, cache off and on taking turns for a.rounds rounds: medians."""
+    runs = {False: [], True: []}
+    for _ in range(a.rounds):
+        for cache in (False, True):
+            runs[cache].append(mixed_load(a.build, url, cache, s, a.users, a.seconds, write_percent, relay))
+    out = []
+    for cache, rs in runs.items():
+        r = medians(rs, skip=SUMMED)
+        r.update({k: sum(x[k] for x in rs) for k in SUMMED})
+        r.update({"zipf_s": s, "cache": cache})
+        out.append(r)
+        print(json.dumps(r), flush=True)
+    return out
 
 
 def floor(binary, primary, seconds):
@@ -155,28 +180,15 @@ def main():
                   write_percent=5) as sc:
         binary, primary, results = sc.binary, sc.url, sc.results
         results["mixed"] = []
-        summed = ("stale", "failed", "checked_reads", "reads_after_a_write", "unconverged", "notifications_timed")
         for s in zipf:
-            runs = {False: [], True: []}
-            for _ in range(a.rounds):
-                for cache in (False, True):
-                    runs[cache].append(mixed_load(a.build, primary, cache, s, a.users, a.seconds))
-            for cache, rs in runs.items():
-                r = medians(rs, skip=summed)
-                for k in summed:
-                    r[k] = sum(x[k] for x in rs)  # every round's reads count
-                r.update({"zipf_s": s, "cache": cache})
-                results["mixed"].append(r)
-                print(json.dumps(r), flush=True)
+            results["mixed"] += side_by_side(a, primary, s)
+        # As deployed, PostgreSQL is across a network: the s = 1.0 mix again through a relay
+        # that delays each direction by 0.25 ms (its CPU time is taken from the same cores).
+        with postgres_behind_delay(a.build, primary, 250) as (remote_url, relay):
+            results["remote"] = {"one_way_delay_us": 250, "mixed": side_by_side(a, remote_url, 1.0, relay)}
         # The most any cache could give here: the s = 1.0 mix without writes, every read a
         # hit once the walk has filled the cache.
-        ceiling = {False: [], True: []}
-        for _ in range(a.rounds):
-            for cache in (False, True):
-                ceiling[cache].append(mixed_load(a.build, primary, cache, 1.0, a.users, a.seconds, write_percent=0))
-        results["no_writes"] = [{**medians(rs), "zipf_s": 1.0, "cache": cache} for cache, rs in ceiling.items()]
-        for r in results["no_writes"]:
-            print(json.dumps(r), flush=True)
+        results["no_writes"] = side_by_side(a, primary, 1.0, write_percent=0)
         results["healthz"] = medians([floor(binary, primary, a.seconds) for _ in range(a.rounds)])
         print(json.dumps(results["healthz"]), flush=True)
         saves = {True: [], False: []}
@@ -197,8 +209,8 @@ def check_quick(results):
     read), every probe write converged, and the cache served hits."""
     on = next(r for r in results["mixed"] if r["cache"])
     problems = []
-    for r in results["mixed"]:
-        mode = "cache on" if r["cache"] else "cache off"
+    for r in results["mixed"] + results["remote"]["mixed"]:
+        mode = ("cache on" if r["cache"] else "cache off") + (" (remote)" if "relay_cpu_us_per_request" in r else "")
         if r["reads_after_a_write"] == 0:
             problems.append(f"{mode}: no read followed a write of its user, so nothing was really checked")
         if r["notifications_timed"] == 0 or r["unconverged"]:
@@ -231,6 +243,16 @@ def report(r):
             cpu = (f" A request cost the service {on['service_cpu_us_per_request']:.1f} µs of CPU against "
                    f"{off['service_cpu_us_per_request']:.1f} µs ({off['service_cpu_us_per_request'] / on['service_cpu_us_per_request']:.2f}x less).")
         lines.append(f"\ns = {s}: cache on serves {on['requests_per_s'] / off['requests_per_s']:.2f}x the requests/s of cache off.{cpu}")
+    rm = r.get("remote")
+    if rm:
+        on = next(c for c in rm["mixed"] if c["cache"])
+        off = next(c for c in rm["mixed"] if not c["cache"])
+        lines.append(f'\nPostgreSQL {2 * rm["one_way_delay_us"] / 1000:g} ms away (round trip), s = 1.0: cache on '
+                     f'{on["requests_per_s"]:,.0f} requests/s (p99 {on["p99_ms"]:.2f} ms, hit rate {on["hit_rate"]:.1%}, '
+                     f'{on["stale"]} stale of {on["checked_reads"]:,}) against {off["requests_per_s"]:,.0f} '
+                     f'(p99 {off["p99_ms"]:.2f} ms, {off["stale"]} stale of {off["checked_reads"]:,}), '
+                     f'{on["requests_per_s"] / off["requests_per_s"]:.2f}x. The relay took '
+                     f'{on["relay_cpu_us_per_request"]:.1f} and {off["relay_cpu_us_per_request"]:.1f} µs of CPU per request.')
     nw = r.get("no_writes")
     if nw:
         on = next(c for c in nw if c["cache"])

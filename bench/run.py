@@ -9,7 +9,7 @@ It builds a Release tree (build-bench), starts a private PostgreSQL the same way
 tests do, seeds it, runs the C++ benchmarks, then dataloader-server under wrk with
 coalescing on and off. Every comparison is measured in the same run; figures are medians.
 """
-import argparse, datetime, json, os, platform, re, shutil, statistics, subprocess, sys, tempfile, time, urllib.request
+import argparse, contextlib, datetime, json, os, platform, re, shutil, statistics, subprocess, sys, tempfile, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench", "loader"))
@@ -42,6 +42,24 @@ def machine(url):
 def cpu_seconds(pid):
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def postgres_behind_delay(build, url, one_way_delay_us):
+    """PostgreSQL at `url` as if across a network: the URL of a relay (bench/net/
+    delay_proxy.cpp) that delays each direction by `one_way_delay_us`, and the relay's pid
+    (its CPU time is the simulated network's, taken from the same cores)."""
+    pg_port = re.search(r"port=(\d+)", url).group(1)
+    pg_user = re.search(r"user=([^&]+)", url).group(1)
+    proxy_port = free_port()
+    proxy = subprocess.Popen([os.path.join(build, "bench", "delay_proxy"), str(proxy_port), pg_port,
+                              str(one_way_delay_us)], stdout=subprocess.PIPE, text=True)
+    try:
+        proxy.stdout.readline()  # "ready"
+        yield f"postgresql://{pg_user}@127.0.0.1:{proxy_port}/postgres", proxy.pid
+    finally:
+        proxy.terminate()
+        proxy.wait()
 
 
 def parse_wrk(out):
@@ -214,19 +232,9 @@ def main():
 
         # The same with PostgreSQL "across a network": a relay delaying each direction.
         delay_us = 250
-        proxy_port = free_port()
-        pg_port = re.search(r"port=(\d+)", url).group(1)
-        pg_user = re.search(r"user=([^&]+)", url).group(1)
-        proxy = subprocess.Popen([os.path.join(build, "bench", "delay_proxy"), str(proxy_port), pg_port, str(delay_us)],
-                                 stdout=subprocess.PIPE, text=True)
-        try:
-            proxy.stdout.readline()  # "ready"
-            remote_url = f"postgresql://{pg_user}@127.0.0.1:{proxy_port}/postgres"
+        with postgres_behind_delay(build, url, delay_us) as (remote_url, _):
             results["http_prefetch_remote"] = on_off("prefetch remote", prefetch, remote_url, conns_list[:-1] or conns_list,
                                                      one_way_delay_us=delay_us)
-        finally:
-            proxy.terminate()
-            proxy.wait()
         save = os.path.join(ROOT, "bench", "http", "save.lua")
         results["http_save"] = on_off("save", save, url, [16 if quick else 64])
         results["batch_settings"] = []
