@@ -18,41 +18,55 @@ namespace {
 // below PostgreSQL's 8,000-byte limit. A user id too long to fit (only possible when
 // written by another client: the service takes at most 256 bytes, 1,536 as JSON) or a
 // TRUNCATE names no users but "all". The payload is
-//   {"table" : "memories", "users" : ["user1", "user2"]}   or   {"table" : "memories", "all" : true}
+//   {"table" : "memories", "users" : ["user1","user2"]}   or   {"table" : "memories", "all" : true}
+// (JSON: its whitespace is not part of the format).
 // A transition table may only be named in a trigger for a single event, so there are
 // three per table (and one for TRUNCATE, which has none).
+//
+// Most statements name a few short ids: their payload, built at once, is sent as it is
+// when it is at most 1,600 bytes (then no id is too long and it is one chunk); only
+// longer ones take the chunking query. On a 5-row upsert (EXPLAIN ANALYZE, warm session)
+// the update trigger took 75 us with the chunking query and takes 24 us without, where
+// the statement itself takes about 80 us.
+constexpr const char* notify_function =
+    "CREATE OR REPLACE FUNCTION dataloader_notify_invalidate() RETURNS trigger LANGUAGE plpgsql AS $fn$\n"
+    "DECLARE\n"
+    "  ids text[];\n"
+    "  payload text;\n"
+    "BEGIN\n"
+    "  IF TG_OP = 'TRUNCATE' THEN\n"
+    "    PERFORM pg_notify('dataloader_invalidate', json_build_object('table', TG_TABLE_NAME, 'all', true)::text);\n"
+    "    RETURN NULL;\n"
+    "  ELSIF TG_OP = 'INSERT' THEN\n"
+    "    SELECT array_agg(DISTINCT user_id) INTO ids FROM new_rows;\n"
+    "  ELSIF TG_OP = 'DELETE' THEN\n"
+    "    SELECT array_agg(DISTINCT user_id) INTO ids FROM old_rows;\n"
+    "  ELSE\n"
+    "    SELECT array_agg(DISTINCT user_id) INTO ids\n"
+    "    FROM (SELECT user_id FROM new_rows UNION ALL SELECT user_id FROM old_rows) changed;\n"
+    "  END IF;\n"
+    "  IF ids IS NULL THEN RETURN NULL; END IF;\n"
+    "  payload := json_build_object('table', TG_TABLE_NAME, 'users', ids)::text;\n"
+    "  IF octet_length(payload) <= 1600 THEN\n"
+    "    PERFORM pg_notify('dataloader_invalidate', payload);\n"
+    "    RETURN NULL;\n"
+    "  END IF;\n"
+    "  FOR payload IN\n"
+    "    SELECT CASE WHEN max(octet_length(j)) > 1600\n"
+    "             THEN json_build_object('table', TG_TABLE_NAME, 'all', true)::text\n"
+    "             ELSE json_build_object('table', TG_TABLE_NAME, 'users', json_agg(u ORDER BY n))::text END\n"
+    "    FROM (SELECT u, n, j, sum(octet_length(j) + 2) OVER (ORDER BY n) / 6000 AS chunk\n"
+    "          FROM (SELECT u, n, to_json(u)::text AS j FROM unnest(ids) WITH ORDINALITY AS t(u, n)) e) c\n"
+    "    GROUP BY chunk ORDER BY chunk\n"
+    "  LOOP\n"
+    "    PERFORM pg_notify('dataloader_invalidate', payload);\n"
+    "  END LOOP;\n"
+    "  RETURN NULL;\n"
+    "END\n"
+    "$fn$";
+
 std::vector<std::string> invalidation_triggers() {
-  std::vector<std::string> out{
-      "CREATE OR REPLACE FUNCTION dataloader_notify_invalidate() RETURNS trigger LANGUAGE plpgsql AS $fn$\n"
-      "DECLARE\n"
-      "  ids text[];\n"
-      "  payload text;\n"
-      "BEGIN\n"
-      "  IF TG_OP = 'TRUNCATE' THEN\n"
-      "    PERFORM pg_notify('dataloader_invalidate', json_build_object('table', TG_TABLE_NAME, 'all', true)::text);\n"
-      "    RETURN NULL;\n"
-      "  ELSIF TG_OP = 'INSERT' THEN\n"
-      "    SELECT array_agg(DISTINCT user_id) INTO ids FROM new_rows;\n"
-      "  ELSIF TG_OP = 'DELETE' THEN\n"
-      "    SELECT array_agg(DISTINCT user_id) INTO ids FROM old_rows;\n"
-      "  ELSE\n"
-      "    SELECT array_agg(DISTINCT user_id) INTO ids\n"
-      "    FROM (SELECT user_id FROM new_rows UNION ALL SELECT user_id FROM old_rows) changed;\n"
-      "  END IF;\n"
-      "  IF ids IS NULL THEN RETURN NULL; END IF;\n"
-      "  FOR payload IN\n"
-      "    SELECT CASE WHEN max(octet_length(j)) > 1600\n"
-      "             THEN json_build_object('table', TG_TABLE_NAME, 'all', true)::text\n"
-      "             ELSE json_build_object('table', TG_TABLE_NAME, 'users', json_agg(u ORDER BY n))::text END\n"
-      "    FROM (SELECT u, n, j, sum(octet_length(j) + 2) OVER (ORDER BY n) / 6000 AS chunk\n"
-      "          FROM (SELECT u, n, to_json(u)::text AS j FROM unnest(ids) WITH ORDINALITY AS t(u, n)) e) c\n"
-      "    GROUP BY chunk ORDER BY chunk\n"
-      "  LOOP\n"
-      "    PERFORM pg_notify('dataloader_invalidate', payload);\n"
-      "  END LOOP;\n"
-      "  RETURN NULL;\n"
-      "END\n"
-      "$fn$"};
+  std::vector<std::string> out{notify_function};
   for (const char* table : {"profiles", "memories", "onboarding"}) {
     const std::string on = std::string(" ON ") + table;
     const std::string run = " FOR EACH STATEMENT EXECUTE FUNCTION dataloader_notify_invalidate()";
@@ -104,6 +118,8 @@ const std::vector<migration>& migrations() {
         "CREATE INDEX IF NOT EXISTS onboarding_user_hash ON onboarding USING hash (user_id)",
         "ANALYZE memories, profiles, onboarding"}},
       {4, "notifications of changed users on dataloader_invalidate", invalidation_triggers()},
+      // Databases that ran migration 4 before the notifying function took its short path.
+      {5, "short notifications without the chunking query", {notify_function}},
   };
   return all;
 }

@@ -21,6 +21,8 @@ namespace pg = dataloader::pg;
 
 namespace {
 
+using test::strings;
+
 using test::mode;
 
 std::vector<int> sizes() { return {1, 5, 7, 52, 53}; }
@@ -39,11 +41,6 @@ const pg::statement same_instant{"test_same_instant",
     "SELECT $1::text, (ARRAY['B', 'A', 'C'])[1 + g % 3], 't' || g, 'tie', now(), '2026-01-01T00:00:00Z' "
     "FROM generate_series(1, 12) g"};
 
-// GCC 12 cannot keep braced lists in coroutine frames: build them here.
-template <class... T>
-std::vector<std::string> strings(T... t) {
-  return {std::string(t)...};
-}
 
 // Tests start from an empty listing, so that they can run again on the same database.
 const pg::statement forget_user{"test_forget_user", "DELETE FROM memories WHERE user_id = $1::text"};

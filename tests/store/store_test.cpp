@@ -17,6 +17,8 @@ namespace pg = dataloader::pg;
 
 namespace {
 
+using test::strings;
+
 using test::mode;
 
 // GCC 12 cannot keep braced lists in coroutine frames: build inputs here.
@@ -25,10 +27,6 @@ std::vector<store::memory_input> items(const std::string& user, int n, const std
   std::vector<store::memory_input> out;
   for (int i = 0; i < n; ++i) out.push_back({user, category, "k" + std::to_string(i), value_prefix + std::to_string(i)});
   return out;
-}
-template <class... T>
-std::vector<std::string> strings(T... t) {
-  return {std::string(t)...};
 }
 
 

@@ -65,6 +65,12 @@ inline asio::awaitable<pg::result> sql(pg::connection_pool& pool, const pg::stat
   co_return r;
 }
 
+// A vector of strings, for coroutines: GCC 12 cannot keep braced lists in their frames.
+template <class... T>
+std::vector<std::string> strings(T... t) {
+  return {std::string(t)...};
+}
+
 // Store options with coalescing on (batched) or off (the N+1 baseline).
 inline store::store_options mode(bool coalesce) {
   store::store_options o;
