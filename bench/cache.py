@@ -77,7 +77,9 @@ def zipf_load(build, a, b, s, users, seconds, write_percent, warmup_seconds=3):
     if b:
         cmd += ["--probe-port", str(b.port)]
     cpu0, own0 = cpu_seconds(a.proc.pid), os.times()
-    run = subprocess.run(cmd, capture_output=True, text=True)
+    # The generator has no deadline of its own for an answer: a server that stops answering
+    # fails the round here instead of hanging it.
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + warmup_seconds + 120)
     cpu1, own1 = cpu_seconds(a.proc.pid), os.times()
     if not run.stdout.strip():
         raise RuntimeError(f"zipf_load failed: {run.stderr}")
