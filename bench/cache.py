@@ -211,8 +211,9 @@ def check_quick(results):
     read), every probe write converged, and the cache served hits."""
     on = next(r for r in results["mixed"] if r["cache"])
     problems = []
-    for r in results["mixed"] + results["remote"]["mixed"]:
-        mode = ("cache on" if r["cache"] else "cache off") + (" (remote)" if "relay_cpu_us_per_request" in r else "")
+    rounds = [("", r) for r in results["mixed"]] + [(" (remote)", r) for r in results["remote"]["mixed"]]
+    for where, r in rounds:
+        mode = ("cache on" if r["cache"] else "cache off") + where
         if r["reads_after_a_write"] == 0:
             problems.append(f"{mode}: no read followed a write of its user, so nothing was really checked")
         if r["notifications_timed"] == 0 or r["unconverged"]:

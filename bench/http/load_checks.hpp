@@ -211,14 +211,18 @@ inline std::optional<std::uint64_t> written_version(std::string_view value, std:
   return v;
 }
 
+// The version of this run that a read's profile holds; 0 for anything else (null, absent,
+// a seeded value, an earlier run's), which is older than every write of this run.
+inline std::uint64_t version_read(const json_member& profile, std::string_view run) {
+  if (profile.kind != json_member::string) return 0;
+  return written_version(profile.text, run).value_or(0);
+}
+
 // A read of a user sent when `acknowledged` was the newest version acknowledged for it (0:
 // none yet this run) is stale when the profile it returned is older than that version,
 // or is not one this run wrote at all.
 inline bool stale(const json_member& profile, std::string_view run, std::uint64_t acknowledged) {
-  if (acknowledged == 0) return false;
-  if (profile.kind != json_member::string) return true;
-  const auto v = written_version(profile.text, run);
-  return !v || *v < acknowledged;
+  return version_read(profile, run) < acknowledged;
 }
 
 }  // namespace bench::load

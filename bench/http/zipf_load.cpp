@@ -171,7 +171,8 @@ struct counts {
   std::vector<std::uint32_t> latency_us;
   std::uint64_t probe_reads = 0, probe_stale = 0, token_reads = 0, token_stale = 0, unconverged = 0;
   std::vector<double> notification_ms;
-  std::map<int, std::uint64_t> failed_statuses;  // 0: transport or malformed answer
+  // By status: 0 for no answer (transport), 200 for an answer without a readable profile.
+  std::map<int, std::uint64_t> failed_statuses;
 };
 
 struct run_state {
@@ -289,8 +290,7 @@ asio::awaitable<void> probe(run_state& st, tcp::endpoint a, tcp::endpoint b, int
       st.failed(clock_type::now(), r);
       co_return std::nullopt;
     }
-    co_return profile->kind == bench::load::json_member::string
-        ? bench::load::written_version(profile->text, st.run).value_or(0) : 0;
+    co_return bench::load::version_read(*profile, st.run);
   };
   const auto check = [&](std::uint64_t got, std::uint64_t acknowledged, std::uint64_t& reads, std::uint64_t& stale) {
     if (!st.counted(clock_type::now())) return;

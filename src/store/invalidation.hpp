@@ -1,5 +1,5 @@
 // The payload of a dataloader_invalidate notification (raised by the triggers of
-// migration 4, migrations.cpp; README "Cache coherence"):
+// migrations 4 and 5, migrations.cpp; README "Cache coherence"):
 //   {"table" : "memories", "users" : ["user1","user2"]}    some users changed
 //   {"table" : "memories", "all" : true}                    any user may have changed
 // Anything else is read as "all": a payload this version does not understand must not

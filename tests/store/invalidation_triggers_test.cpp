@@ -9,9 +9,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <boost/asio/steady_timer.hpp>
-
-#include <chrono>
 #include <set>
 #include <string>
 #include <vector>
@@ -42,15 +39,6 @@ struct heard {
   std::vector<std::string> payloads;
 };
 
-asio::awaitable<void> until(std::function<bool()> done, const char* what) {
-  asio::steady_timer t(co_await asio::this_coro::executor);
-  for (int i = 0; i < 1000 && !done(); ++i) {
-    t.expires_after(std::chrono::milliseconds(5));
-    co_await t.async_wait(asio::use_awaitable);
-  }
-  if (!done()) throw std::runtime_error(std::string("timed out waiting for ") + what);
-}
-
 // The payloads that `statement` raised: waits for them, then for a marker write's own,
 // so that a statement that should raise nothing is seen to raise nothing.
 asio::awaitable<std::vector<nlohmann::json>> raised_by(pg::connection_pool& pool, heard& h, const pg::statement& st,
@@ -58,11 +46,13 @@ asio::awaitable<std::vector<nlohmann::json>> raised_by(pg::connection_pool& pool
   const std::size_t before = h.payloads.size();
   co_await test::sql(pool, st, std::move(p));
   co_await test::sql(pool, put_profile, pg::params(std::string("trg-marker")));
-  co_await until([&] {
+  const auto marker_heard = [&] {
     for (std::size_t i = before; i < h.payloads.size(); ++i)
       if (h.payloads[i].find("trg-marker") != std::string::npos) return true;
     return false;
-  }, "the marker's notification");
+  };
+  co_await test::wait_until(marker_heard);
+  REQUIRE(marker_heard());
   std::vector<nlohmann::json> out;
   for (std::size_t i = before; i < h.payloads.size(); ++i) {
     if (h.payloads[i].find("trg-marker") != std::string::npos) break;
@@ -89,7 +79,8 @@ void with_listener(F&& f) {
     events.lost = [&](const std::string&) { h.listening = false; };
     pg::listener listener(co_await asio::this_coro::executor, lp, events);
     listener.start();
-    co_await until([&] { return h.listening; }, "LISTEN");
+    co_await test::wait_until([&] { return h.listening; });
+    REQUIRE(h.listening);
     co_await f(pool, h);
     listener.stop();
   });

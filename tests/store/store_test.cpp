@@ -529,13 +529,12 @@ asio::awaitable<void> reads_never_go_back(std::vector<store::memory_store*> stor
 }
 
 asio::awaitable<void> until_notified(store::memory_store& s, std::uint64_t notifications) {
-  for (int i = 0; i < 500 && s.stats().cache.notifications < notifications; ++i)
-    co_await test::sleep_for(std::chrono::milliseconds(10));
+  co_await test::wait_until([&] { return s.stats().cache.notifications >= notifications; });
   REQUIRE(s.stats().cache.notifications >= notifications);
 }
 
 asio::awaitable<void> until_cache_serves(store::memory_store& s) {
-  for (int i = 0; i < 500 && !s.stats().cache.serving; ++i) co_await test::sleep_for(std::chrono::milliseconds(10));
+  co_await test::wait_until([&] { return s.stats().cache.serving; });
   REQUIRE(s.stats().cache.serving);
 }
 

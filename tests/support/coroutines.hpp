@@ -29,6 +29,12 @@ inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
   co_await t.async_wait(asio::use_awaitable);
 }
 
+// Polls `done` every 10 ms until it holds or 5 s have passed; the caller checks which.
+template <class F>
+asio::awaitable<void> wait_until(F done) {
+  for (int i = 0; i < 500 && !done(); ++i) co_await sleep_for(std::chrono::milliseconds(10));
+}
+
 inline asio::awaitable<void> yield() {
   co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
 }
